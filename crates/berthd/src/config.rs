@@ -1,0 +1,312 @@
+//! Daemon configuration: dockerd-style flags merged with a `daemon.json` that uses
+//! Docker's key names. As in dockerd, unknown keys are an error and an option given both
+//! as a flag and in the file is refused, so a typo never silently changes behaviour.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+pub const DEFAULT_HOST: &str = "unix:///run/berth.sock";
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: serves the Docker Engine API"
+)]
+pub struct Flags {
+    /// Root directory of persistent state
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Root directory for execution state files
+    #[arg(long)]
+    pub exec_root: Option<PathBuf>,
+    /// Daemon socket(s) to listen on (unix:///path)
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Path of the file holding the daemon's PID
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
+    /// Daemon configuration file
+    #[arg(long, default_value = DEFAULT_CONFIG_FILE)]
+    pub config_file: PathBuf,
+    /// Logging level (debug, info, warn, error, fatal)
+    #[arg(short = 'l', long)]
+    pub log_level: Option<String>,
+    /// Parent cgroup for all containers
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Keep containers running when the daemon stops
+    #[arg(long)]
+    pub live_restore: bool,
+    /// Preferred registry mirror
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Insecure registry (host:port or CIDR)
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+}
+
+/// `daemon.json`. Keys berth accepts but does not act on yet are kept so that a file
+/// written for dockerd still starts berthd.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub hosts: Option<Vec<String>>,
+    pub pidfile: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub debug: Option<bool>,
+    pub live_restore: Option<bool>,
+    pub registry_mirrors: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub default_ulimits: Option<BTreeMap<String, Value>>,
+    pub runtimes: Option<BTreeMap<String, Value>>,
+    pub default_runtime: Option<String>,
+    pub exec_opts: Option<Vec<String>>,
+    pub storage_driver: Option<String>,
+    pub storage_opts: Option<Vec<String>>,
+    pub log_driver: Option<String>,
+    pub log_opts: Option<BTreeMap<String, String>>,
+    pub bip: Option<String>,
+    pub default_address_pools: Option<Vec<Value>>,
+    pub mtu: Option<u32>,
+    pub dns: Option<Vec<String>>,
+    pub dns_opts: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub iptables: Option<bool>,
+    pub ip_forward: Option<bool>,
+    pub ipv6: Option<bool>,
+    pub userland_proxy: Option<bool>,
+    pub features: Option<BTreeMap<String, bool>>,
+    pub labels: Option<Vec<String>>,
+    pub shutdown_timeout: Option<u64>,
+    pub max_concurrent_downloads: Option<u32>,
+    pub max_concurrent_uploads: Option<u32>,
+    pub experimental: Option<bool>,
+    pub group: Option<String>,
+    pub containerd: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub hosts: Vec<String>,
+    pub pidfile: PathBuf,
+    pub log_level: String,
+    pub cgroup_parent: Option<String>,
+    pub live_restore: bool,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub default_ulimits: BTreeMap<String, Value>,
+    pub labels: Vec<String>,
+    pub group: String,
+    pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(flags: Flags) -> anyhow::Result<Config> {
+        let file = read_file(&flags.config_file)?;
+        let mut both = Vec::new();
+        let mut pick = |name: &str, flag_set: bool, file_set: bool| {
+            if flag_set && file_set {
+                both.push(name.to_string());
+            }
+        };
+        pick(
+            "data-root",
+            flags.data_root.is_some(),
+            file.data_root.is_some(),
+        );
+        pick(
+            "exec-root",
+            flags.exec_root.is_some(),
+            file.exec_root.is_some(),
+        );
+        pick("hosts", !flags.hosts.is_empty(), file.hosts.is_some());
+        pick("pidfile", flags.pidfile.is_some(), file.pidfile.is_some());
+        pick(
+            "log-level",
+            flags.log_level.is_some(),
+            file.log_level.is_some(),
+        );
+        pick(
+            "cgroup-parent",
+            flags.cgroup_parent.is_some(),
+            file.cgroup_parent.is_some(),
+        );
+        if !both.is_empty() {
+            bail!(
+                "unable to configure the berth daemon with file {}: the following directives are specified both as a flag and in the configuration file: {}",
+                flags.config_file.display(),
+                both.join(", ")
+            );
+        }
+        let log_level = flags.log_level.or(file.log_level).unwrap_or_else(|| {
+            if flags.debug || file.debug == Some(true) {
+                "debug".into()
+            } else {
+                "info".into()
+            }
+        });
+        if !["debug", "info", "warn", "error", "fatal", "trace"].contains(&log_level.as_str()) {
+            bail!("unable to parse logging level: {log_level}");
+        }
+        let data_root = flags
+            .data_root
+            .or(file.data_root)
+            .unwrap_or_else(|| DEFAULT_DATA_ROOT.into());
+        let exec_root = flags
+            .exec_root
+            .or(file.exec_root)
+            .unwrap_or_else(|| DEFAULT_EXEC_ROOT.into());
+        for (what, p) in [("data-root", &data_root), ("exec-root", &exec_root)] {
+            if !p.is_absolute() {
+                bail!("{what} must be an absolute path: {}", p.display());
+            }
+        }
+        let hosts = if !flags.hosts.is_empty() {
+            flags.hosts
+        } else {
+            file.hosts.unwrap_or_else(|| vec![DEFAULT_HOST.to_string()])
+        };
+        for h in &hosts {
+            parse_unix_host(h)?;
+        }
+        let mut registry_mirrors = flags.registry_mirrors;
+        registry_mirrors.extend(file.registry_mirrors.unwrap_or_default());
+        let mut insecure_registries = flags.insecure_registries;
+        insecure_registries.extend(file.insecure_registries.unwrap_or_default());
+        Ok(Config {
+            data_root,
+            exec_root,
+            hosts,
+            pidfile: flags
+                .pidfile
+                .or(file.pidfile)
+                .unwrap_or_else(|| "/var/run/berthd.pid".into()),
+            log_level,
+            cgroup_parent: flags.cgroup_parent.or(file.cgroup_parent),
+            live_restore: flags.live_restore || file.live_restore.unwrap_or(false),
+            registry_mirrors,
+            insecure_registries,
+            default_ulimits: file.default_ulimits.unwrap_or_default(),
+            labels: file.labels.unwrap_or_default(),
+            group: file.group.unwrap_or_else(|| "berth".into()),
+            config_file: flags.config_file.exists().then_some(flags.config_file),
+        })
+    }
+}
+
+/// A missing file at the default path is fine; a file that is there must be valid.
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading configuration file {}", path.display()))
+        }
+    };
+    serde_json::from_slice(&data).map_err(|e| {
+        let msg = e.to_string();
+        match msg.strip_prefix("unknown field `") {
+            Some(rest) => {
+                let key = rest.split('`').next().unwrap_or("");
+                anyhow::anyhow!(
+                    "unable to configure the berth daemon with file {}: the following directives don't match any configuration option: {key}",
+                    path.display()
+                )
+            }
+            None => anyhow::anyhow!("unable to configure the berth daemon with file {}: {msg}", path.display()),
+        }
+    })
+}
+
+/// `unix:///path` → `/path`. TCP comes with TLS support later.
+pub fn parse_unix_host(h: &str) -> anyhow::Result<PathBuf> {
+    match h.strip_prefix("unix://") {
+        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
+        Some(_) => bail!("invalid host {h:?}: the socket path must be absolute"),
+        None if h.starts_with("tcp://") || h.starts_with("fd://") => {
+            bail!("invalid host {h:?}: only unix:// sockets are supported so far")
+        }
+        None => bail!("invalid host {h:?}: expected unix:///path/to/socket"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut v = vec!["berthd"];
+        v.extend(args);
+        Flags::parse_from(v)
+    }
+
+    #[test]
+    fn defaults_are_dockerd_like() {
+        let c = Config::load(flags(&["--config-file", "/nonexistent/daemon.json"])).unwrap();
+        assert_eq!(c.data_root, PathBuf::from(DEFAULT_DATA_ROOT));
+        assert_eq!(c.exec_root, PathBuf::from(DEFAULT_EXEC_ROOT));
+        assert_eq!(c.hosts, vec![DEFAULT_HOST.to_string()]);
+        assert_eq!(c.log_level, "info");
+    }
+
+    #[test]
+    fn file_values_apply_and_conflicts_and_unknown_keys_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("daemon.json");
+        std::fs::write(
+            &f,
+            r#"{"data-root": "/tmp/x", "live-restore": true, "insecure-registries": ["a:5000"]}"#,
+        )
+        .unwrap();
+        let c = Config::load(flags(&["--config-file", f.to_str().unwrap()])).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/tmp/x"));
+        assert!(c.live_restore);
+        assert_eq!(c.insecure_registries, vec!["a:5000".to_string()]);
+        let e = Config::load(flags(&[
+            "--config-file",
+            f.to_str().unwrap(),
+            "--data-root",
+            "/y",
+        ]))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("both as a flag and in the configuration file: data-root"),
+            "{e}"
+        );
+        std::fs::write(&f, r#"{"data-rot": "/tmp/x"}"#).unwrap();
+        let e = Config::load(flags(&["--config-file", f.to_str().unwrap()])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("don't match any configuration option: data-rot"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hosts_must_be_unix_sockets() {
+        assert_eq!(
+            parse_unix_host("unix:///run/x.sock").unwrap(),
+            PathBuf::from("/run/x.sock")
+        );
+        assert!(parse_unix_host("unix://rel.sock").is_err());
+        assert!(parse_unix_host("/run/x.sock").is_err());
+    }
+}
