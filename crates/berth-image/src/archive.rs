@@ -187,6 +187,18 @@ fn clean_lexically(p: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
+/// Scratch files of a load or import; whatever was not adopted by the content store is
+/// removed when the operation ends, however it ends.
+struct Scratch(Vec<PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
 /// An image found in an archive, before it is added.
 struct Candidate {
     config: Vec<u8>,
@@ -212,10 +224,13 @@ impl ImageStore {
         // Prepare every image's layer blobs first (decompressing where needed) so a bad
         // layer anywhere fails the load before anything is added.
         let mut prepared = Vec::new();
+        let mut scratch = Scratch(Vec::new());
         for c in candidates {
             let mut blobs = Vec::new();
             for l in &c.layers {
-                blobs.push(self.uncompressed_layer(&spool, l)?);
+                let b = self.uncompressed_layer(&spool, l)?;
+                scratch.0.extend(b.file.clone());
+                blobs.push(b);
             }
             prepared.push((c, blobs));
         }
@@ -314,6 +329,8 @@ impl ImageStore {
                 .map_err(|e| ImageError::InvalidArchive(e.to_string()))?;
             buf[..buf.len().min(6)].to_vec()
         };
+        let mut container_config = default_container_config();
+        apply_changes(&mut container_config, changes)?;
         let (file, diff_id) = match detect_compression(&head) {
             Compression::None => self.spool_uncompressed(reader)?,
             Compression::Gzip => {
@@ -325,11 +342,7 @@ impl ImageStore {
                 )))
             }
         };
-        let mut container_config = default_container_config();
-        if let Err(e) = apply_changes(&mut container_config, changes) {
-            let _ = fs::remove_file(&file);
-            return Err(e);
-        }
+        let _scratch = Scratch(vec![file.clone()]);
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
         let comment = if message.is_empty() {
             format!("Imported from {source}")

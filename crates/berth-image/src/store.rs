@@ -479,6 +479,9 @@ impl ImageStore {
             .cloned()
             .collect();
         leased.push(id.clone());
+        // The first chain id is the first diff id: lease each digest once.
+        leased.sort();
+        leased.dedup();
         self.lease(&leased);
         let result = self.add_image_leased(img, config_bytes, blobs, parent);
         if result.is_err() {

@@ -58,6 +58,8 @@ pub struct Flags {
 
 /// `daemon.json`. Keys berth accepts but does not act on yet are kept so that a file
 /// written for dockerd still starts berthd.
+// Fields are read by serde's unknown-key check even where berthd does not use them yet.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct FileConfig {
@@ -99,6 +101,8 @@ pub struct FileConfig {
     pub containerd: Option<String>,
 }
 
+// cgroup_parent and default_ulimits are consumed by containers (next step).
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_root: PathBuf,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use berth_image::{ImageStore, ImageUser};
 use berth_oci::Digest;
-use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -18,7 +17,6 @@ pub struct Daemon {
     pub events: Arc<EventBus>,
     /// Persistent engine id (`/info` `ID`), kept in the data root.
     pub engine_id: String,
-    pub started: DateTime<Utc>,
     /// Cancelled when the daemon shuts down: long streams end with it.
     pub shutdown: CancellationToken,
 }
@@ -49,7 +47,6 @@ impl Daemon {
             images,
             events,
             engine_id,
-            started: Utc::now(),
             shutdown: CancellationToken::new(),
         })
     }

@@ -119,7 +119,8 @@ fn list_images(d: &Daemon, all: bool, f: &Filters, v: ApiVersion) -> Result<Vec<
         }
         if refs.is_empty() {
             let has_children = !d.images.children(&img.id).is_empty();
-            if !(all || !has_children) || dangling == Some(false) || f.contains("reference") {
+            // Untagged parents of other images are hidden unless `all`, as in Docker.
+            if (!all && has_children) || dangling == Some(false) || f.contains("reference") {
                 continue;
             }
         } else if dangling == Some(true) && refs.iter().any(|r| r.tag().is_some()) {

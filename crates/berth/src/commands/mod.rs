@@ -1,0 +1,104 @@
+//! One module per command group; `run` dispatches a parsed command line.
+
+mod image;
+mod inspect;
+mod system;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::cli::flag_error;
+use crate::cli::{Command, ImageCommand, SystemCommand};
+use crate::client::Client;
+use crate::error::Result;
+use crate::filters::{self, Filters};
+
+/// What every command gets: the API client and the process's output streams.
+pub struct App {
+    pub client: Client,
+    /// `-D/--debug`: shown by `info` as the client's debug mode.
+    pub debug: bool,
+}
+
+impl App {
+    pub fn new(client: Client, debug: bool) -> App {
+        App { client, debug }
+    }
+
+    /// Writes to stdout, flushing so streamed output shows up at once.
+    pub fn print(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+
+    pub fn eprint(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+
+    pub fn stdout_is_terminal(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
+
+    pub fn stdin_is_terminal(&self) -> bool {
+        std::io::stdin().is_terminal()
+    }
+}
+
+/// Runs one command. `Ok(true)` means "print the group's help" (bare `berth image`).
+pub async fn run(app: &mut App, command: Command) -> Result<bool> {
+    match command {
+        Command::Version(o) => system::version(app, o).await?,
+        Command::Info(o) => system::info(app, o, "info").await?,
+        Command::Events(o) => system::events(app, o, "events").await?,
+        Command::Images(o) => image::list(app, o, "images").await?,
+        Command::Inspect(o) => inspect::inspect(app, o).await?,
+        Command::Rmi(o) => image::remove(app, o, "rmi").await?,
+        Command::History(o) => image::history(app, o, "history").await?,
+        Command::Tag(o) => image::tag(app, o, "tag").await?,
+        Command::Load(o) => image::load(app, o, "load").await?,
+        Command::Save(o) => image::save(app, o, "save").await?,
+        Command::Import(o) => image::import(app, o, "import").await?,
+        Command::Image(g) => match g.command {
+            None => return Ok(true),
+            Some(ImageCommand::History(o)) => image::history(app, o, "image history").await?,
+            Some(ImageCommand::Import(o)) => image::import(app, o, "image import").await?,
+            Some(ImageCommand::Inspect(o)) => inspect::image_inspect(app, o).await?,
+            Some(ImageCommand::Load(o)) => image::load(app, o, "image load").await?,
+            Some(ImageCommand::Ls(o)) => image::list(app, o, "image ls").await?,
+            Some(ImageCommand::Prune(o)) => image::prune(app, o).await?,
+            Some(ImageCommand::Rm(o)) => image::remove(app, o, "image rm").await?,
+            Some(ImageCommand::Save(o)) => image::save(app, o, "image save").await?,
+            Some(ImageCommand::Tag(o)) => image::tag(app, o, "image tag").await?,
+        },
+        Command::System(g) => match g.command {
+            None => return Ok(true),
+            Some(SystemCommand::Df(o)) => system::df(app, o).await?,
+            Some(SystemCommand::Events(o)) => system::events(app, o, "system events").await?,
+            Some(SystemCommand::Info(o)) => system::info(app, o, "system info").await?,
+        },
+    }
+    Ok(false)
+}
+
+/// Parses `--filter` values, failing like pflag does for a bad one (exit 125).
+pub fn parse_filters(path: &str, values: &[String], flag: &str) -> Result<Filters> {
+    Filters::parse(values).map_err(|msg| {
+        let bad = values
+            .iter()
+            .find(|v| !v.is_empty() && !v.contains('='))
+            .cloned()
+            .unwrap_or_default();
+        flag_error(path, &filters::flag_error(&bad, flag, &msg))
+    })
+}
+
+/// docker's `prompt.Confirm`: only "y"/"Y" confirms.
+pub fn confirm(app: &App, message: &str) -> Result<bool> {
+    app.print(&format!("{message} [y/N] "))?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("y"))
+}
