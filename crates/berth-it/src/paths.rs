@@ -65,6 +65,11 @@ pub fn berth_bin() -> PathBuf {
     binary("berth")
 }
 
+/// The OCI runtime command line.
+pub fn berth_runc_bin() -> PathBuf {
+    binary("berth-runc")
+}
+
 /// The real docker CLI (`BERTH_DOCKER` overrides).
 pub fn docker_bin() -> PathBuf {
     std::env::var_os("BERTH_DOCKER")

@@ -1,0 +1,129 @@
+//! `berth-runc`: an OCI runtime command line over `berth-runtime`, for conformance runs and
+//! for trying the runtime without the daemon.
+//!
+//!   berth-runc spec [--rootfs DIR]      print a default config.json (Docker's defaults)
+//!   berth-runc run [--bundle DIR] ID    create, start and wait; exits with the container's status
+
+use std::path::PathBuf;
+use std::process::exit;
+
+use clap::{Parser, Subcommand};
+use nix::sys::wait::{waitpid, WaitStatus};
+
+#[derive(Parser)]
+#[command(name = "berth-runc", version, about = "OCI runtime over berth-runtime")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print a default runtime spec
+    Spec {
+        #[arg(long, default_value = "rootfs")]
+        rootfs: String,
+    },
+    /// Create and start a container, wait for it, and exit with its status
+    Run {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        id: String,
+    },
+}
+
+fn main() {
+    match Cli::parse().cmd {
+        Cmd::Spec { rootfs } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&default_spec(&rootfs)).expect("spec serialises")
+            );
+        }
+        Cmd::Run { bundle, id } => exit(run(&bundle, &id)),
+    }
+}
+
+fn run(bundle: &std::path::Path, id: &str) -> i32 {
+    let spec = match berth_runtime::load_spec(bundle) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth-runc: {e}");
+            return 1;
+        }
+    };
+    let created = match berth_runtime::create(&spec, bundle, berth_runtime::Stdio::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth-runc: {id}: {e}");
+            return 1;
+        }
+    };
+    let pid = match created.start() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("berth-runc: {id}: {e}");
+            return 127;
+        }
+    };
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => {
+                eprintln!("berth-runc: waiting for {id}: {e}");
+                return 1;
+            }
+        }
+    }
+}
+
+/// Docker's default capabilities, mounts and masked paths.
+fn default_spec(rootfs: &str) -> serde_json::Value {
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+    serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576u64, "soft": 1048576u64}],
+            "noNewPrivileges": false
+        },
+        "root": {"path": rootfs, "readonly": false},
+        "hostname": "berth",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}

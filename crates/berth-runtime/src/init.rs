@@ -1,0 +1,347 @@
+//! The container's init process, between fork and exec. Runs single-threaded in the
+//! child. The order of steps matters and is commented where it does.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sched::CloneFlags;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, PosixRlimitType, Spec};
+
+use crate::{mounts, sys, RuntimeError, Stdio};
+
+/// Everything init needs, extracted from the spec before forking.
+pub(crate) struct Plan {
+    pub namespaces: Vec<(CloneFlags, Option<PathBuf>)>,
+    pub rootfs: PathBuf,
+    pub readonly_root: bool,
+    pub mounts: Vec<Mount>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub devices: Vec<PathBuf>,
+    pub hostname: Option<String>,
+    pub sysctl: Vec<(String, String)>,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    pub path_env: String,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub rlimits: Vec<(Resource, u64, u64)>,
+    pub caps: [CapsHashSet; 5],
+    pub no_new_privileges: bool,
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Time => CloneFlags::empty(),
+    }
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString, RuntimeError> {
+    CString::new(s).map_err(|_| RuntimeError::InvalidSpec(format!("{what} contains a NUL byte")))
+}
+
+fn cap_set(names: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
+    let mut out = CapsHashSet::new();
+    if let Some(set) = names {
+        for c in set {
+            // The spec's serialised name (`CAP_CHOWN`) is what the caps crate parses.
+            let name = serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            if let Some(cap) = name.and_then(|n| n.parse::<Capability>().ok()) {
+                out.insert(cap);
+            }
+        }
+    }
+    out
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec, rootfs: PathBuf) -> Result<Plan, RuntimeError> {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| RuntimeError::InvalidSpec("no process".into()))?;
+        let args: Vec<CString> = process
+            .args()
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| RuntimeError::InvalidSpec("process.args must not be empty".into()))?
+            .iter()
+            .map(|a| cstring(a, "an argument"))
+            .collect::<Result<_, _>>()?;
+        let env_list = process.env().clone().unwrap_or_default();
+        let path_env = env_list
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .to_string();
+        let env = env_list
+            .iter()
+            .map(|e| cstring(e, "an environment variable"))
+            .collect::<Result<_, _>>()?;
+        let linux = spec.linux().as_ref();
+        let mut namespaces = Vec::new();
+        for ns in linux
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let flag = ns_flag(ns.typ());
+            if flag == CloneFlags::CLONE_NEWUSER {
+                return Err(RuntimeError::InvalidSpec(
+                    "user namespaces are not supported yet".into(),
+                ));
+            }
+            if !flag.is_empty() {
+                namespaces.push((flag, ns.path().clone()));
+            }
+        }
+        let mut rlimits = Vec::new();
+        for r in process.rlimits().as_ref().into_iter().flatten() {
+            let res = match r.typ() {
+                PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+                PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+                PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+                PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+                PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+                PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+                PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+                PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+                PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+                PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+                PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+                PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+                PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+                _ => continue,
+            };
+            rlimits.push((res, r.soft(), r.hard()));
+        }
+        let c = process.capabilities().as_ref();
+        let caps = [
+            cap_set(&c.and_then(|c| c.bounding().clone())),
+            cap_set(&c.and_then(|c| c.effective().clone())),
+            cap_set(&c.and_then(|c| c.permitted().clone())),
+            cap_set(&c.and_then(|c| c.inheritable().clone())),
+            cap_set(&c.and_then(|c| c.ambient().clone())),
+        ];
+        let user = process.user();
+        Ok(Plan {
+            namespaces,
+            readonly_root: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+            rootfs,
+            mounts: spec.mounts().clone().unwrap_or_default(),
+            masked_paths: linux
+                .and_then(|l| l.masked_paths().clone())
+                .unwrap_or_default(),
+            readonly_paths: linux
+                .and_then(|l| l.readonly_paths().clone())
+                .unwrap_or_default(),
+            devices: linux
+                .and_then(|l| l.devices().as_ref())
+                .map(|d| d.iter().map(|d| d.path().clone()).collect())
+                .unwrap_or_default(),
+            hostname: spec.hostname().clone(),
+            sysctl: linux
+                .and_then(|l| l.sysctl().as_ref())
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            args,
+            env,
+            path_env,
+            cwd: process.cwd().clone(),
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            rlimits,
+            caps,
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        })
+    }
+
+    /// `Some(path)` to join, `Some(None)` to create, `None` when not requested.
+    pub fn namespace(&self, flag: CloneFlags) -> Option<Option<&PathBuf>> {
+        self.namespaces
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .map(|(_, p)| p.as_ref())
+    }
+}
+
+fn report(fd: &OwnedFd, msg: &str) {
+    let mut line = msg.replace('\n', " ");
+    line.push('\n');
+    let _ = nix::unistd::write(fd, line.as_bytes());
+}
+
+/// The child's side: set up, report, wait for start, exec. Never returns.
+pub(crate) fn run(plan: Plan, stdio: Stdio, start: OwnedFd, report_fd: OwnedFd) -> ! {
+    if let Err(e) = setup(&plan, stdio) {
+        report(&report_fd, &e.to_string());
+        std::process::exit(1);
+    }
+    report(&report_fd, "ready");
+    let mut b = [0u8; 1];
+    // End of file means the creator went away without starting us.
+    match nix::unistd::read(&start, &mut b) {
+        Ok(1) => {}
+        _ => std::process::exit(1),
+    }
+    let err = match resolve_program(&plan) {
+        Ok(prog) => nix::unistd::execve(&prog, &plan.args, &plan.env)
+            .err()
+            .map(|e| format!("exec {}: {e}", prog.to_string_lossy())),
+        Err(e) => Some(e),
+    };
+    report(&report_fd, &err.unwrap_or_default());
+    std::process::exit(127);
+}
+
+/// Finds the program in the container's PATH (after pivot_root, so `/` is the container's).
+fn resolve_program(plan: &Plan) -> Result<CString, String> {
+    let name = plan.args[0].to_string_lossy().into_owned();
+    let not_found = || format!("exec: \"{name}\": executable file not found in $PATH");
+    if name.contains('/') {
+        return Ok(plan.args[0].clone());
+    }
+    for dir in plan.path_env.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(&name);
+        if let Ok(m) = std::fs::metadata(&p) {
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return CString::new(p.as_os_str().as_bytes()).map_err(|_| not_found());
+            }
+        }
+    }
+    Err(not_found())
+}
+
+fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+    if let Some(fd) = &stdio.stdin {
+        nix::unistd::dup2_stdin(fd).map_err(sys("dup2 stdin"))?;
+    }
+    if let Some(fd) = &stdio.stdout {
+        nix::unistd::dup2_stdout(fd).map_err(sys("dup2 stdout"))?;
+    }
+    if let Some(fd) = &stdio.stderr {
+        nix::unistd::dup2_stderr(fd).map_err(sys("dup2 stderr"))?;
+    }
+    drop(stdio);
+
+    // Namespaces to join are entered before new ones are made, the mount namespace last
+    // among the joins so the others' paths can still be opened from the host's mounts.
+    let mut new_flags = CloneFlags::empty();
+    let mut joins: Vec<(CloneFlags, &PathBuf)> = Vec::new();
+    for (flag, path) in &plan.namespaces {
+        if *flag == CloneFlags::CLONE_NEWPID {
+            continue; // handled by the creator before fork
+        }
+        match path {
+            Some(p) => joins.push((*flag, p)),
+            None => new_flags |= *flag,
+        }
+    }
+    joins.sort_by_key(|(f, _)| *f == CloneFlags::CLONE_NEWNS);
+    for (flag, path) in joins {
+        let f = std::fs::File::open(path)
+            .map_err(|e| RuntimeError::InvalidSpec(format!("namespace {}: {e}", path.display())))?;
+        nix::sched::setns(f, flag).map_err(sys(format!("setns {}", path.display())))?;
+    }
+    if !new_flags.is_empty() {
+        nix::sched::unshare(new_flags).map_err(sys("unshare"))?;
+    }
+
+    if plan.namespace(CloneFlags::CLONE_NEWNS).is_some() {
+        mounts::setup_rootfs(plan)?;
+    } else {
+        return Err(RuntimeError::InvalidSpec(
+            "a mount namespace is required".into(),
+        ));
+    }
+    if let (Some(h), Some(None)) = (&plan.hostname, plan.namespace(CloneFlags::CLONE_NEWUTS)) {
+        nix::unistd::sethostname(h).map_err(sys("sethostname"))?;
+    }
+    for (k, v) in &plan.sysctl {
+        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|e| RuntimeError::Init(format!("sysctl {k}: {e}")))?;
+    }
+    for (res, soft, hard) in &plan.rlimits {
+        // Raising a hard limit needs CAP_SYS_RESOURCE, which some hosts deny even to
+        // root: then grant as much as the host allows instead of failing the container.
+        if let Err(nix::Error::EPERM) = setrlimit(*res, *soft, *hard) {
+            let (_, cur_hard) =
+                nix::sys::resource::getrlimit(*res).map_err(sys(format!("getrlimit {res:?}")))?;
+            setrlimit(*res, (*soft).min(cur_hard), (*hard).min(cur_hard))
+                .map_err(sys(format!("setrlimit {res:?}")))?;
+        }
+    }
+    set_credentials(plan)?;
+    // After credentials: the working directory must be reachable as the user.
+    nix::unistd::chdir(&plan.cwd).map_err(sys(format!("chdir {}", plan.cwd.display())))?;
+    if plan.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(sys("no_new_privs"))?;
+    }
+    Ok(())
+}
+
+/// Drops the bounding set, switches user keeping capabilities, then sets the process's
+/// capability sets. Capabilities the runtime itself lacks are skipped, so `--privileged`
+/// works on hosts where the daemon is denied some (Docker fails there).
+fn set_credentials(plan: &Plan) -> Result<(), RuntimeError> {
+    let [bounding, effective, permitted, inheritable, ambient] = &plan.caps;
+    let have = caps::read(None, CapSet::Bounding)
+        .map_err(|e| RuntimeError::Init(format!("reading capabilities: {e}")))?;
+    for cap in have.iter() {
+        if !bounding.contains(cap) {
+            caps::drop(None, CapSet::Bounding, *cap)
+                .map_err(|e| RuntimeError::Init(format!("dropping {cap}: {e}")))?;
+        }
+    }
+    nix::sys::prctl::set_keepcaps(true).map_err(sys("keepcaps"))?;
+    let gids: Vec<Gid> = plan
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids).map_err(sys("setgroups"))?;
+    let gid = Gid::from_raw(plan.gid);
+    nix::unistd::setresgid(gid, gid, gid).map_err(sys("setgid"))?;
+    let uid = Uid::from_raw(plan.uid);
+    nix::unistd::setresuid(uid, uid, uid).map_err(sys("setuid"))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(sys("keepcaps"))?;
+    let allowed: HashSet<Capability> = have.into_iter().collect();
+    let clamp = |s: &CapsHashSet| -> CapsHashSet {
+        s.iter().filter(|c| allowed.contains(c)).cloned().collect()
+    };
+    let set = |which: CapSet, s: &CapsHashSet| {
+        caps::set(None, which, &clamp(s))
+            .map_err(|e| RuntimeError::Init(format!("setting {which:?} capabilities: {e}")))
+    };
+    // Shrink effective first (it must stay within permitted at every step), then
+    // permitted, then inheritable; ambient needs both permitted and inheritable.
+    set(CapSet::Effective, effective)?;
+    set(CapSet::Permitted, permitted)?;
+    set(CapSet::Inheritable, inheritable)?;
+    set(CapSet::Ambient, ambient)?;
+    Ok(())
+}
