@@ -295,6 +295,21 @@ fn defaults_apply_without_flags() {
     .arg(&bin)
     .arg(&ovl);
     d.adopt(cmd);
+    // Until the script has mounted its tmpfs and exec'd berthd, the namespace still
+    // shows the host's /run, where another daemon may listen: wait for the exec.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let bin = bin.canonicalize().unwrap_or(bin);
+    while std::fs::read_link(format!("/proc/{}/exe", d.pid()))
+        .ok()
+        .as_deref()
+        != Some(bin.as_path())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "berthd was not exec'd in the namespace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let ns_root = format!("/proc/{}/root", d.pid());
     d.socket = format!("{ns_root}/run/berth.sock").into();
     d.wait_ready();
