@@ -236,6 +236,11 @@ fn resolve_program(plan: &Plan) -> Result<CString, String> {
 }
 
 fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
+    // The creator may block signals (the shim blocks SIGCHLD for its signalfd); a mask
+    // survives exec, so the container starts from an empty one.
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .map_err(sys("resetting the signal mask"))?;
     nix::unistd::setsid().map_err(sys("setsid"))?;
     if let Some(fd) = &stdio.stdin {
         nix::unistd::dup2_stdin(fd).map_err(sys("dup2 stdin"))?;
