@@ -63,6 +63,8 @@ struct Client {
     stdout: bool,
     stderr: bool,
     stdin: bool,
+    /// False once the client half-closed its side: it may still want output.
+    reading: bool,
 }
 
 fn main() {
@@ -148,6 +150,7 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     let mut stdin_w = in_w.map(std::fs::File::from);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<(i32, Option<i32>)> = None;
+    let mut exit_msg = String::new();
     let mut buf = vec![0u8; 32 * 1024];
 
     loop {
@@ -172,8 +175,10 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
             fds.len() - 1
         });
         let first_client = fds.len();
-        for c in &clients {
+        let mut polled: Vec<usize> = Vec::new();
+        for (i, c) in clients.iter().enumerate().filter(|(_, c)| c.reading) {
             fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+            polled.push(i);
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -229,8 +234,11 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
                         match c.start() {
                             Ok(_) => writeln!(status, "started").map_err(|e| e.to_string())?,
                             Err(e) => {
-                                writeln!(status, "error {}", e.to_string().replace('\n', " "))
-                                    .map_err(|e| e.to_string())?
+                                // The runtime reaped init already: record the failure and stop.
+                                let msg = e.to_string().replace('\n', " ");
+                                writeln!(status, "error {msg}").map_err(|e| e.to_string())?;
+                                exit = Some((127, None));
+                                exit_msg = msg;
                             }
                         }
                         status.flush().map_err(|e| e.to_string())?;
@@ -264,20 +272,23 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
                 }
             }
         }
-        // Client input: stdin bytes, or end of file (the client detached).
+        // Client input: stdin bytes, or end of file. A client that half-closes (the docker
+        // CLI does when it sends no input) still receives output until it goes away.
         let mut gone = Vec::new();
-        for (i, r) in client_ready.iter().enumerate() {
+        for (k, r) in client_ready.iter().enumerate() {
             if !r {
                 continue;
             }
+            let i = polled[k];
             let c = &mut clients[i];
             match c.stream.read(&mut buf) {
-                Ok(0) | Err(_) => {
+                Ok(0) => {
                     if c.stdin {
                         stdin_w = None; // closing stdin tells the program input ended
                     }
-                    gone.push(i);
+                    c.reading = false;
                 }
+                Err(_) => gone.push(i),
                 Ok(n) => {
                     if c.stdin {
                         if let Some(w) = stdin_w.as_mut() {
@@ -295,7 +306,7 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     }
     drop(stdin_w);
     let (code, signal) = exit.expect("loop ends only after the exit");
-    write_exit(&args.bundle, code, signal, "")?;
+    write_exit(&args.bundle, code, signal, &exit_msg)?;
     for c in &clients {
         let _ = c.stream.shutdown(std::net::Shutdown::Both);
     }
@@ -326,6 +337,7 @@ fn handshake(stream: UnixStream) -> Option<Client> {
         stdout: flag("stdout"),
         stderr: flag("stderr"),
         stdin: flag("stdin"),
+        reading: true,
         stream,
     })
 }

@@ -8,12 +8,15 @@ use berth_image::{ImageStore, ImageUser};
 use berth_oci::Digest;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ApiError;
 use crate::config::Config;
+use crate::containers::{Container, Containers, Record};
 use crate::events::EventBus;
 
 pub struct Daemon {
     pub config: Config,
     pub images: ImageStore,
+    pub containers: Arc<Containers>,
     pub events: Arc<EventBus>,
     /// Persistent engine id (`/info` `ID`), kept in the data root.
     pub engine_id: String,
@@ -42,18 +45,129 @@ impl Daemon {
         };
         let images = ImageStore::open(&config.data_root, sink)?;
         let engine_id = engine_id(&config.data_root)?;
+        let containers = Arc::new(Containers::open(&config.data_root, &config.exec_root)?);
         Ok(Daemon {
             config,
             images,
+            containers,
             events,
             engine_id,
             shutdown: CancellationToken::new(),
         })
     }
 
-    /// Containers using an image (none until containers exist).
-    pub fn image_users(&self, _id: &Digest) -> Vec<ImageUser> {
-        Vec::new()
+    /// Containers using an image.
+    pub fn image_users(&self, id: &Digest) -> Vec<ImageUser> {
+        self.containers.users_of(id)
+    }
+
+    /// Publishes a container event with Docker's attributes (name, image, labels).
+    pub fn container_event(&self, r: &Record, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: BTreeMap<String, String> = r
+            .config
+            .get("Labels")
+            .and_then(|l| l.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        attrs.insert("name".into(), r.name.clone());
+        attrs.insert("image".into(), r.image.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.publish("container", action, &r.id, attrs);
+    }
+
+    fn exit_hook(self: &Arc<Self>) -> crate::containers::ExitHook {
+        let d = Arc::downgrade(self);
+        Arc::new(move |rec: Record| {
+            let Some(d) = d.upgrade() else { return };
+            d.container_event(
+                &rec,
+                "die",
+                &[("exitCode", rec.state.exit_code.to_string())],
+            );
+            let auto_remove = rec
+                .host_config
+                .get("AutoRemove")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if auto_remove {
+                tokio::spawn(async move {
+                    if let Ok(c) = d.containers.get(&rec.id) {
+                        let _ = d.remove_container(&c, true).await;
+                    }
+                });
+            }
+        })
+    }
+
+    pub async fn start_container(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ApiError> {
+        let rec = c.record();
+        let lower = self.images.layer_dirs(&rec.image_id)?;
+        match self.containers.start(c, lower, self.exit_hook()).await {
+            Ok(rec) => {
+                self.container_event(&rec, "start", &[]);
+                Ok(())
+            }
+            Err(e) => {
+                // Docker removes an auto-remove container that failed to start.
+                if rec
+                    .host_config
+                    .get("AutoRemove")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false)
+                    && c.record().state.status != "running"
+                    && self.containers.remove(c).is_ok()
+                {
+                    self.container_event(&rec, "destroy", &[]);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+    ) -> Result<(), ApiError> {
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        if rec.state.status == "running" {
+            if !force {
+                return Err(ApiError::new(
+                    berth_errors::ErrorKind::Conflict,
+                    format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", rec.id),
+                ));
+            }
+            self.containers.stop(c, Some(0)).await?;
+        }
+        self.containers.remove(c)?;
+        self.container_event(&rec, "destroy", &[]);
+        Ok(())
+    }
+
+    /// After a restart: containers whose shim still runs are watched again; the others
+    /// get the exit their shim recorded.
+    pub fn restore(self: &Arc<Self>) {
+        for c in self.containers.all() {
+            let rec = c.record();
+            if rec.state.status == "running" {
+                let alive = rec.state.shim_pid > 0
+                    && nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.shim_pid), None)
+                        .is_ok();
+                tracing::info!(container = %rec.id, alive, "restoring a running container");
+                self.containers.watch_shim(
+                    c.clone(),
+                    if alive { rec.state.shim_pid } else { 0 },
+                    self.exit_hook(),
+                );
+            }
+        }
     }
 }
 

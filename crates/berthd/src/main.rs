@@ -3,9 +3,11 @@
 
 mod api;
 mod config;
+mod containers;
 mod daemon;
 mod events;
 mod host;
+mod pidwatch;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -97,6 +99,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "berthd {} is ready",
         env!("CARGO_PKG_VERSION")
     );
+    daemon.restore();
     daemon
         .events
         .publish("daemon", "start", &daemon.engine_id, Default::default());

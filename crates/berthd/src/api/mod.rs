@@ -1,6 +1,7 @@
 //! The Docker Engine API over HTTP. Handlers parse input, call one service, and build the
 //! response; they never touch the disk themselves.
 
+mod containers;
 mod images;
 pub mod query;
 mod system;
@@ -111,6 +112,23 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::delete),
+        )
+        .route(
+            "/containers/{id}/{action}",
+            axum::routing::any(containers::not_found_container),
+        )
         .route("/images/json", get(images::list))
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))

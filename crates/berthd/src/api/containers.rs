@@ -1,0 +1,568 @@
+//! `/containers/*`: create, start, attach, wait, stop, kill, rm, ps, inspect, logs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+use super::query::Query;
+use super::{json_response, ApiError, ApiResult};
+use crate::containers::{self, Container, Record};
+use crate::daemon::Daemon;
+
+impl From<containers::ContainerError> for ApiError {
+    fn from(e: containers::ContainerError) -> ApiError {
+        ApiError::from_kind(e)
+    }
+}
+
+pub async fn create(
+    State(d): State<Arc<Daemon>>,
+    RawQuery(raw): RawQuery,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    let image = body.get("Image").and_then(Value::as_str).unwrap_or("");
+    if image.is_empty() {
+        return Err(ApiError::bad_request(
+            "config cannot be empty in order to create a container",
+        ));
+    }
+    let img = d.images.lookup(image)?;
+    let rec = d.containers.create(&body, q.get("name"), &img)?;
+    d.container_event(&rec, "create", &[]);
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"Id": rec.id, "Warnings": []}),
+    ))
+}
+
+pub async fn start(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+    let c = d.containers.get(&id)?;
+    let _op = c.op.lock().await;
+    match d.start_container(&c).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(ApiError {
+            status: StatusCode::NOT_MODIFIED,
+            ..
+        }) => Ok(StatusCode::NOT_MODIFIED.into_response()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Hijacks the connection (HTTP upgrade to a raw stream) and joins it to the shim's
+/// attach socket, now or when the container starts.
+pub async fn attach(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    mut req: Request,
+) -> ApiResult {
+    let c = d.containers.get(&id)?;
+    let q = Query::parse(raw.as_deref());
+    let flag = |k: &str| q.bool(k).map(|b| if b { 1 } else { 0 });
+    let line = format!(
+        "stdin={} stdout={} stderr={}",
+        flag("stdin")?,
+        flag("stdout")?,
+        flag("stderr")?
+    );
+    let rec = c.record();
+    let upgrade = hyper::upgrade::on(&mut req);
+    let shim: tokio::sync::oneshot::Receiver<tokio::net::UnixStream> = {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if rec.state.status == "running" {
+            let s = containers::connect_attach(&d.containers.bundle(&rec.id), &line)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let _ = tx.send(s);
+        } else if rec.state.status == "created" {
+            c.add_pending_attach((line, tx));
+        } else {
+            drop(tx);
+        }
+        rx
+    };
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut client = TokioIo::new(upgraded);
+        if let Ok(mut shim) = shim.await {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut shim).await;
+        }
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut client).await;
+    });
+    let upgrade_requested = req.headers().get(header::UPGRADE).is_some();
+    let status = if upgrade_requested {
+        StatusCode::SWITCHING_PROTOCOLS
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.docker.multiplexed-stream",
+            ),
+            (header::CONNECTION, "Upgrade"),
+            (header::UPGRADE, "tcp"),
+        ],
+    )
+        .into_response())
+}
+
+/// Answers headers at once and the exit code when the condition is met, as Docker does.
+pub async fn wait(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let c = d.containers.get(&id)?;
+    let q = Query::parse(raw.as_deref());
+    let condition = q
+        .get("condition")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("not-running")
+        .to_string();
+    if !["not-running", "next-exit", "removed"].contains(&condition.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "invalid condition: {condition:?}"
+        )));
+    }
+    let mut rx = c.subscribe();
+    let start_gen = *rx.borrow();
+    let body = async_stream_once(async move {
+        loop {
+            let rec = c.record();
+            let removed = d.containers.get(&c.id).is_err();
+            let done = match condition.as_str() {
+                "not-running" => rec.state.status != "running",
+                "next-exit" => *rx.borrow() != start_gen && rec.state.status == "exited",
+                _ => removed,
+            };
+            if done {
+                return json!({"StatusCode": rec.state.exit_code, "Error": null}).to_string()
+                    + "\n";
+            }
+            if rx.changed().await.is_err() {
+                return json!({"StatusCode": rec.state.exit_code, "Error": null}).to_string()
+                    + "\n";
+            }
+        }
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// A body whose single chunk comes from `fut`; headers go out before it resolves.
+fn async_stream_once(fut: impl std::future::Future<Output = String> + Send + 'static) -> Body {
+    let stream = futures_util::stream::once(async move {
+        Ok::<Bytes, std::convert::Infallible>(Bytes::from(fut.await))
+    });
+    Body::from_stream(stream)
+}
+
+pub async fn delete(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let force = q.bool("force")?;
+    let c = d.containers.get(&id)?;
+    d.remove_container(&c, force).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn stop(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let t = q
+        .get("t")
+        .or_else(|| q.get("timeout"))
+        .map(|t| {
+            t.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))
+        })
+        .transpose()?;
+    let c = d.containers.get(&id)?;
+    let _op = c.op.lock().await;
+    match d.containers.stop(&c, t).await {
+        Ok(()) => {
+            d.container_event(&c.record(), "stop", &[]);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(containers::ContainerError::NotModified(_)) => {
+            Ok(StatusCode::NOT_MODIFIED.into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn kill(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let sig_name = q
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("SIGKILL");
+    let sig = containers::parse_signal(sig_name)
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {sig_name}")))?;
+    let c = d.containers.get(&id)?;
+    d.containers.kill(&c, sig)?;
+    d.container_event(&c.record(), "kill", &[("signal", (sig as i32).to_string())]);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn state_json(r: &Record) -> Value {
+    let s = &r.state;
+    json!({
+        "Status": s.status, "Running": s.status == "running", "Paused": s.status == "paused",
+        "Restarting": s.status == "restarting", "OOMKilled": s.oom_killed, "Dead": s.status == "dead",
+        "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
+        "StartedAt": s.started_at, "FinishedAt": s.finished_at,
+    })
+}
+
+pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+    let c = d.containers.get(&id)?;
+    let r = c.record();
+    let dir = d.containers.dir(&r.id);
+    let lower = d.images.layer_dirs(&r.image_id).unwrap_or_default();
+    let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    let mut hc = r.host_config.clone();
+    if let Some(o) = hc.as_object_mut() {
+        o.entry("NetworkMode").or_insert(json!("default"));
+        o.entry("RestartPolicy")
+            .or_insert(json!({"Name": "no", "MaximumRetryCount": 0}));
+        o.entry("LogConfig")
+            .or_insert(json!({"Type": "json-file", "Config": {}}));
+        o.entry("AutoRemove").or_insert(json!(false));
+        o.entry("Privileged").or_insert(json!(false));
+        o.entry("ReadonlyRootfs").or_insert(json!(false));
+    }
+    let mut argv: Vec<Value> = r
+        .config
+        .get("Entrypoint")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    argv.extend(
+        r.config
+            .get("Cmd")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let args = if argv.is_empty() {
+        json!([])
+    } else {
+        json!(argv[1..])
+    };
+    let out = json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.config.get("Entrypoint").and_then(Value::as_array).and_then(|e| e.first()).or_else(|| r.config.get("Cmd").and_then(Value::as_array).and_then(|c| c.first())).cloned().unwrap_or(json!("")),
+        "Args": args,
+        "State": state_json(&r),
+        "Image": r.image_id.to_string(),
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": d.containers.log_path(&r.id),
+        "Name": format!("/{}", r.name),
+        "RestartCount": r.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": hc,
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": lower.join(":"), "MergedDir": dir.join("merged"), "UpperDir": dir.join("upper"), "WorkDir": dir.join("work")}},
+        "Mounts": [],
+        "Config": r.config,
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+    });
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+fn status_text(r: &Record) -> String {
+    let since = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| human_duration(chrono::Utc::now().signed_duration_since(t).num_seconds()))
+            .unwrap_or_default()
+    };
+    match r.state.status.as_str() {
+        "running" => format!("Up {}", since(&r.state.started_at)),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        "created" => "Created".into(),
+        other => other.to_string(),
+    }
+}
+
+/// go-units' `HumanDuration`.
+fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s / 60 == 1 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if (s as f64 / 3600.0).round() as i64 == 1 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", (s as f64 / 3600.0).round() as i64),
+        s if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
+        s if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let all = q.bool("all")?;
+    let f = q.filters()?;
+    f.validate(&[
+        "ancestor",
+        "before",
+        "expose",
+        "exited",
+        "health",
+        "id",
+        "isolation",
+        "is-task",
+        "label",
+        "name",
+        "network",
+        "publish",
+        "since",
+        "status",
+        "volume",
+    ])?;
+    let mut recs: Vec<Record> = d.containers.all().iter().map(|c| c.record()).collect();
+    recs.sort_by(|a, b| b.created.cmp(&a.created));
+    let mut out = Vec::new();
+    for r in recs {
+        let running = r.state.status == "running";
+        if !all && !running && !f.contains("status") && !f.contains("exited") {
+            continue;
+        }
+        let status_ok = f.get("status").is_empty() || f.get("status").contains(&r.state.status);
+        let name_ok = f.get("name").is_empty()
+            || f.get("name")
+                .iter()
+                .any(|n| r.name.contains(n.trim_start_matches('/')));
+        let id_ok =
+            f.get("id").is_empty() || f.get("id").iter().any(|i| r.id.starts_with(i.as_str()));
+        let exited_ok = f.get("exited").is_empty()
+            || (r.state.status == "exited"
+                && f.get("exited")
+                    .iter()
+                    .any(|e| e.parse::<i32>().ok() == Some(r.state.exit_code)));
+        let labels = r
+            .config
+            .get("Labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let ancestor_ok = f.get("ancestor").is_empty()
+            || f.get("ancestor")
+                .iter()
+                .any(|a| d.images.resolve(a).ok().as_ref() == Some(&r.image_id) || *a == r.image);
+        if !(status_ok
+            && name_ok
+            && id_ok
+            && exited_ok
+            && ancestor_ok
+            && f.match_labels("label", &labels))
+        {
+            continue;
+        }
+        let mut cmd: Vec<String> = Vec::new();
+        for k in ["Entrypoint", "Cmd"] {
+            cmd.extend(
+                r.config
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            );
+        }
+        out.push(json!({
+            "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
+            "Command": cmd.join(" "),
+            "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
+            "Ports": [], "Labels": labels, "State": r.state.status, "Status": status_text(&r),
+            "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
+            "NetworkSettings": {"Networks": {}}, "Mounts": [],
+        }));
+    }
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// `GET /containers/{id}/logs`: the json-file log, multiplexed unless the container has a TTY.
+pub async fn logs(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let (stdout, stderr) = (q.bool("stdout")?, q.bool("stderr")?);
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request("You must choose at least one stream"));
+    }
+    let follow = q.bool("follow")?;
+    let timestamps = q.bool("timestamps")?;
+    let tail: Option<usize> = q
+        .get("tail")
+        .filter(|t| !t.is_empty() && *t != "all")
+        .map(|t| {
+            t.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid tail {t:?}")))
+        })
+        .transpose()?;
+    let since = q
+        .get("since")
+        .and_then(|s| s.split('.').next()?.parse::<i64>().ok())
+        .filter(|s| *s > 0);
+    let until = q
+        .get("until")
+        .and_then(|s| s.split('.').next()?.parse::<i64>().ok())
+        .filter(|s| *s > 0);
+    let c: Arc<Container> = d.containers.get(&id)?;
+    let tty = c
+        .record()
+        .config
+        .get("Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let path = d.containers.log_path(&c.id);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::convert::Infallible>>(16);
+    tokio::spawn(async move {
+        let mut offset = 0u64;
+        let mut first = true;
+        let mut rx_state = c.subscribe();
+        loop {
+            let data = tokio::fs::read(&path).await.unwrap_or_default();
+            let new = &data[(offset as usize).min(data.len())..];
+            let complete = new
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map(|p| p + 1)
+                .unwrap_or(0);
+            let mut lines: Vec<&[u8]> = new[..complete]
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            offset += complete as u64;
+            if first {
+                if let Some(t) = tail {
+                    let skip = lines.len().saturating_sub(t);
+                    lines.drain(..skip);
+                }
+                first = false;
+            }
+            for l in lines {
+                let Ok(v) = serde_json::from_slice::<Value>(l) else {
+                    continue;
+                };
+                let stream = v.get("stream").and_then(Value::as_str).unwrap_or("stdout");
+                if (stream == "stdout" && !stdout) || (stream == "stderr" && !stderr) {
+                    continue;
+                }
+                let time = v.get("time").and_then(Value::as_str).unwrap_or("");
+                let t = chrono::DateTime::parse_from_rfc3339(time)
+                    .map(|t| t.timestamp())
+                    .unwrap_or(0);
+                if since.is_some_and(|s| t < s) || until.is_some_and(|u| t > u) {
+                    continue;
+                }
+                let mut msg = Vec::new();
+                if timestamps {
+                    msg.extend_from_slice(time.as_bytes());
+                    msg.push(b' ');
+                }
+                msg.extend_from_slice(
+                    v.get("log")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .as_bytes(),
+                );
+                let frame = if tty {
+                    msg
+                } else {
+                    let mut f = vec![if stream == "stderr" { 2 } else { 1 }, 0, 0, 0];
+                    f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+                    f.extend_from_slice(&msg);
+                    f
+                };
+                if tx.send(Ok(Bytes::from(frame))).await.is_err() {
+                    return;
+                }
+            }
+            let running = c.record().state.status == "running";
+            if !follow || !running {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                r = rx_state.changed() => { if r.is_err() { return; } }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+    let ctype = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, ctype)],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+pub async fn not_found_container(
+    State(d): State<Arc<Daemon>>,
+    Path((id, _action)): Path<(String, String)>,
+) -> Response {
+    match d.containers.get(&id) {
+        Err(e) => ApiError::from(e).into_response(),
+        Ok(_) => ApiError::new(
+            berth_errors::ErrorKind::NotImplemented,
+            "this container operation is not implemented by berth yet",
+        )
+        .into_response(),
+    }
+}

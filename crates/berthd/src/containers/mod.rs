@@ -1,0 +1,741 @@
+//! Containers: records on disk, their lifecycle, and the shims that run them.
+//!
+//! Disk layout: `<data-root>/containers/<id>/` holds `container.json` (the record), the
+//! `json-file` log, `hostname`/`hosts`/`resolv.conf`, and the writable layer
+//! (`upper`, `work`) with its overlay mount point `merged`. `<exec-root>/containers/<id>/`
+//! is the OCI bundle the shim runs (`config.json`, `attach.sock`, `exit.json`).
+//!
+//! The shim, not the daemon, is the container's parent; the daemon watches the shim
+//! through a pidfd, so containers keep running while berthd restarts.
+
+pub mod spec;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_oci::Digest;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+const RECORD_SCHEMA: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotModified(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl berth_errors::HasKind for ContainerError {
+    fn kind(&self) -> berth_errors::ErrorKind {
+        use berth_errors::ErrorKind as K;
+        match self {
+            ContainerError::NotFound(_) => K::NotFound,
+            ContainerError::Conflict(_) => K::Conflict,
+            ContainerError::Invalid(_) => K::InvalidArgument,
+            ContainerError::NotModified(_) => K::NotModified,
+            ContainerError::Internal(_) => K::Internal,
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ContainerError {
+    ContainerError::Internal(e.to_string())
+}
+
+pub type Result<T> = std::result::Result<T, ContainerError>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct State {
+    pub status: String,
+    pub pid: i32,
+    pub shim_pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub oom_killed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub schema: u32,
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub image: String,
+    pub image_id: Digest,
+    pub config: Map<String, Value>,
+    pub host_config: Value,
+    pub state: State,
+    pub restart_count: u32,
+}
+
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// An attach client waiting for the container's shim (attached before start).
+pub type PendingAttach = (String, tokio::sync::oneshot::Sender<tokio::net::UnixStream>);
+
+pub struct Container {
+    pub id: String,
+    record: Mutex<Record>,
+    /// Bumped on every state change; waiters watch it.
+    changed: watch::Sender<u64>,
+    pending: Mutex<Vec<PendingAttach>>,
+    /// Serialises start, stop and remove of this container.
+    pub op: tokio::sync::Mutex<()>,
+}
+
+impl Container {
+    pub fn record(&self) -> Record {
+        self.record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub fn add_pending_attach(&self, a: PendingAttach) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(a);
+    }
+}
+
+pub struct Containers {
+    root: PathBuf,
+    exec_root: PathBuf,
+    shim: PathBuf,
+    index: Mutex<HashMap<String, Arc<Container>>>,
+    pids: crate::pidwatch::PidWatcher,
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fervent", "gifted", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "proud", "quirky", "serene", "tender", "vibrant", "wizardly", "zealous",
+];
+const NAMES: &[&str] = &[
+    "albattani",
+    "babbage",
+    "curie",
+    "darwin",
+    "euclid",
+    "fermi",
+    "galileo",
+    "hopper",
+    "johnson",
+    "kepler",
+    "lovelace",
+    "meitner",
+    "noether",
+    "pascal",
+    "ritchie",
+    "shannon",
+    "turing",
+    "wozniak",
+];
+
+impl Containers {
+    pub fn open(data_root: &Path, exec_root: &Path) -> anyhow::Result<Containers> {
+        let root = data_root.join("containers");
+        let exec_root = exec_root.join("containers");
+        berth_store::create_dir_all_durable(&root)?;
+        berth_store::create_dir_all_durable(&exec_root)?;
+        berth_store::sweep_temporaries(&root)?;
+        let shim = std::env::current_exe()?
+            .parent()
+            .map(|p| p.join("berth-shim"))
+            .unwrap_or_else(|| "berth-shim".into());
+        let c = Containers {
+            root,
+            exec_root,
+            shim,
+            index: Mutex::new(HashMap::new()),
+            pids: crate::pidwatch::PidWatcher::start()?,
+        };
+        let mut index = HashMap::new();
+        for e in std::fs::read_dir(&c.root)? {
+            let e = e?;
+            let p = e.path().join("container.json");
+            match berth_store::read_json::<Record>(&p) {
+                Ok(rec) => {
+                    let (tx, _) = watch::channel(0);
+                    index.insert(
+                        rec.id.clone(),
+                        Arc::new(Container {
+                            id: rec.id.clone(),
+                            record: Mutex::new(rec),
+                            changed: tx,
+                            pending: Mutex::new(Vec::new()),
+                            op: tokio::sync::Mutex::new(()),
+                        }),
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(path = %p.display(), error = %err, "skipping an unreadable container record")
+                }
+            }
+        }
+        *c.index.lock().unwrap_or_else(|p| p.into_inner()) = index;
+        Ok(c)
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.exec_root.join(id)
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Finds a container by full id, name (with or without `/`), or unique id prefix.
+    pub fn get(&self, key: &str) -> Result<Arc<Container>> {
+        let idx = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = idx.get(key) {
+            return Ok(c.clone());
+        }
+        let name = key.strip_prefix('/').unwrap_or(key);
+        if let Some(c) = idx.values().find(|c| c.record().name == name) {
+            return Ok(c.clone());
+        }
+        let mut found = idx
+            .values()
+            .filter(|c| !key.is_empty() && c.id.starts_with(key));
+        match (found.next(), found.next()) {
+            (Some(c), None) => Ok(c.clone()),
+            (Some(_), Some(_)) => Err(ContainerError::Invalid(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+            _ => Err(ContainerError::NotFound(key.to_string())),
+        }
+    }
+
+    fn persist(&self, rec: &Record) -> Result<()> {
+        berth_store::write_json(&self.dir(&rec.id).join("container.json"), rec).map_err(internal)
+    }
+
+    /// Applies `f` to the record, persists it and wakes waiters.
+    pub fn update(&self, c: &Container, f: impl FnOnce(&mut Record)) -> Result<Record> {
+        let rec = {
+            let mut r = c.record.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut r);
+            r.clone()
+        };
+        self.persist(&rec)?;
+        c.changed.send_modify(|g| *g += 1);
+        Ok(rec)
+    }
+
+    /// Containers using an image, for the image delete rules.
+    pub fn users_of(&self, image: &Digest) -> Vec<berth_image::ImageUser> {
+        self.all()
+            .into_iter()
+            .map(|c| c.record())
+            .filter(|r| r.image_id == *image)
+            .map(|r| berth_image::ImageUser {
+                container_id: r.id.clone(),
+                running: r.state.status == "running",
+            })
+            .collect()
+    }
+
+    /// `POST /containers/create`.
+    pub fn create(
+        &self,
+        body: &Value,
+        name: Option<&str>,
+        image: &berth_image::Image,
+    ) -> Result<Record> {
+        let id = berth_store::random_hex(32);
+        let name = match name
+            .map(|n| n.strip_prefix('/').unwrap_or(n))
+            .filter(|n| !n.is_empty())
+        {
+            Some(n) if !valid_name(n) => {
+                return Err(ContainerError::Invalid(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )))
+            }
+            Some(n) => n.to_string(),
+            None => loop {
+                let r = berth_store::random_hex(2);
+                let (a, b) = (
+                    usize::from_str_radix(&r[..2], 16).unwrap_or(0),
+                    usize::from_str_radix(&r[2..], 16).unwrap_or(0),
+                );
+                let n = format!(
+                    "{}_{}",
+                    ADJECTIVES[a % ADJECTIVES.len()],
+                    NAMES[b % NAMES.len()]
+                );
+                if self.get(&n).is_err() {
+                    break n;
+                }
+            },
+        };
+        let config = spec::merge_config(body, image.container_config(), &id);
+        let host_config = body
+            .get("HostConfig")
+            .cloned()
+            .filter(|v| v.is_object())
+            .unwrap_or_else(|| json!({}));
+        let rec = Record {
+            schema: RECORD_SCHEMA,
+            id: id.clone(),
+            name: name.clone(),
+            created: now(),
+            image: body
+                .get("Image")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            image_id: image.id.clone(),
+            config,
+            host_config,
+            state: State {
+                status: "created".into(),
+                started_at: ZERO_TIME.into(),
+                finished_at: ZERO_TIME.into(),
+                ..State::default()
+            },
+            restart_count: 0,
+        };
+        // The record directory is built under a temporary name and renamed in whole.
+        let tmp = berth_store::temp_path(&self.root, "create");
+        let build = || -> std::io::Result<()> {
+            std::fs::create_dir_all(tmp.join("upper"))?;
+            std::fs::create_dir_all(tmp.join("work"))?;
+            std::fs::create_dir_all(tmp.join("merged"))?;
+            let hostname = rec
+                .config
+                .get("Hostname")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            std::fs::write(tmp.join("hostname"), format!("{hostname}\n"))?;
+            std::fs::write(
+                tmp.join("hosts"),
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+            )?;
+            let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            // Loopback resolvers of the host are unreachable from the container's namespace.
+            let resolv: String = resolv
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("nameserver 127."))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(tmp.join("resolv.conf"), resolv)?;
+            std::fs::write(tmp.join(format!("{id}-json.log")), b"")?;
+            Ok(())
+        };
+        let mut idx = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(other) = idx.values().find(|c| c.record().name == name) {
+            return Err(ContainerError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        if let Err(e) = build() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(internal(e));
+        }
+        berth_store::write_json(&tmp.join("container.json"), &rec).map_err(internal)?;
+        std::fs::rename(&tmp, self.dir(&id)).map_err(internal)?;
+        berth_store::fsync_dir(&self.root).map_err(internal)?;
+        let (tx, _) = watch::channel(0);
+        idx.insert(
+            id.clone(),
+            Arc::new(Container {
+                id: id.clone(),
+                record: Mutex::new(rec.clone()),
+                changed: tx,
+                pending: Mutex::new(Vec::new()),
+                op: tokio::sync::Mutex::new(()),
+            }),
+        );
+        Ok(rec)
+    }
+
+    fn mount_rootfs(&self, rec: &Record, lower: &[PathBuf]) -> Result<PathBuf> {
+        let dir = self.dir(&rec.id);
+        let merged = dir.join("merged");
+        if is_mountpoint(&merged) {
+            return Ok(merged);
+        }
+        let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lowers.join(":"),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        );
+        rustix::mount::mount(
+            "overlay",
+            &merged,
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            Some(std::ffi::CString::new(opts).map_err(internal)?.as_c_str()),
+        )
+        .map_err(|e| internal(format!("mounting the root filesystem of {}: {e}", rec.id)))?;
+        Ok(merged)
+    }
+
+    fn unmount_rootfs(&self, id: &str) {
+        let merged = self.dir(id).join("merged");
+        if is_mountpoint(&merged) {
+            if let Err(e) = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH) {
+                tracing::warn!(container = id, error = %e, "unmounting the root filesystem");
+            }
+        }
+    }
+
+    /// Starts the container's shim and the container; delivers attach clients that were
+    /// waiting before letting the program run, so they see all of its output.
+    pub async fn start(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        lower: Vec<PathBuf>,
+        on_exit: ExitHook,
+    ) -> Result<Record> {
+        let rec = c.record();
+        if rec.state.status == "running" {
+            return Err(ContainerError::NotModified(
+                "container already started".into(),
+            ));
+        }
+        let rootfs = self.mount_rootfs(&rec, &lower)?;
+        let result = self.start_shim(c, &rec, &rootfs, on_exit).await;
+        if result.is_err() {
+            self.unmount_rootfs(&rec.id);
+        }
+        result
+    }
+
+    async fn start_shim(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        rec: &Record,
+        rootfs: &Path,
+        on_exit: ExitHook,
+    ) -> Result<Record> {
+        let bundle = self.bundle(&rec.id);
+        let dir = self.dir(&rec.id);
+        if let Some(wd) = rec
+            .config
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+        {
+            // Docker creates a missing working directory.
+            if let Ok(p) = berth_runtime::secure_join(rootfs, Path::new(wd)) {
+                let _ = std::fs::create_dir_all(p);
+            }
+        }
+        let spec = spec::runtime_spec(&spec::SpecInput {
+            config: &rec.config,
+            host_config: &rec.host_config,
+            rootfs,
+            container_dir: &dir,
+        })
+        .map_err(ContainerError::Invalid)?;
+        std::fs::create_dir_all(&bundle).map_err(internal)?;
+        let _ = std::fs::remove_file(bundle.join("exit.json"));
+        berth_store::write_json(&bundle.join("config.json"), &spec).map_err(internal)?;
+        let shim_log = std::fs::File::create(bundle.join("shim.log")).map_err(internal)?;
+        let open_stdin = rec
+            .config
+            .get("OpenStdin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let (max_size, max_file) = log_opts(&rec.host_config);
+        let mut cmd = tokio::process::Command::new(&self.shim);
+        cmd.arg("--id")
+            .arg(&rec.id)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--log")
+            .arg(self.log_path(&rec.id));
+        cmd.arg("--log-max-size")
+            .arg(max_size.to_string())
+            .arg("--log-max-file")
+            .arg(max_file.to_string());
+        if open_stdin {
+            cmd.arg("--stdin");
+        }
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(shim_log);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| internal(format!("starting {}: {e}", self.shim.display())))?;
+        let shim_pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let mut status = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut control = child.stdin.take().expect("stdin is piped");
+        let mut line = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), status.read_line(&mut line)).await;
+        let pid: i32 = match (read, line.trim().strip_prefix("created ")) {
+            (Ok(Ok(_)), Some(p)) => p.parse().unwrap_or(0),
+            _ => {
+                let _ = child.kill().await;
+                let msg = line
+                    .trim()
+                    .strip_prefix("error ")
+                    .unwrap_or(line.trim())
+                    .to_string();
+                return Err(start_error(&msg));
+            }
+        };
+        // Attach clients that came before start get the shim's socket now.
+        let pending: Vec<PendingAttach> =
+            std::mem::take(&mut *c.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for (req, tx) in pending {
+            if let Ok(s) = connect_attach(&bundle, &req).await {
+                let _ = tx.send(s);
+            }
+        }
+        control.write_all(b"start\n").await.map_err(internal)?;
+        line.clear();
+        let _ = tokio::time::timeout(Duration::from_secs(30), status.read_line(&mut line)).await;
+        if line.trim() != "started" {
+            let _ = child.wait().await;
+            let msg = line
+                .trim()
+                .strip_prefix("error ")
+                .unwrap_or(line.trim())
+                .to_string();
+            return Err(start_error(&msg));
+        }
+        // The shim outlives us; tokio reaps it if it exits while we run.
+        drop(control);
+        drop(child);
+        let rec = self.update(c, |r| {
+            r.state = State {
+                status: "running".into(),
+                pid,
+                shim_pid,
+                started_at: now(),
+                finished_at: ZERO_TIME.into(),
+                ..State::default()
+            };
+        })?;
+        self.watch_shim(c.clone(), shim_pid, on_exit);
+        Ok(rec)
+    }
+
+    /// Waits for the shim to exit (through a pidfd: it need not be our child), then
+    /// records the container's exit.
+    pub fn watch_shim(self: &Arc<Self>, c: Arc<Container>, shim_pid: i32, on_exit: ExitHook) {
+        let this = self.clone();
+        let exited = self.pids.wait(shim_pid);
+        tokio::spawn(async move {
+            let _ = exited.await;
+            this.finish(&c, on_exit).await;
+        });
+    }
+
+    async fn finish(self: &Arc<Self>, c: &Arc<Container>, on_exit: ExitHook) {
+        let bundle = self.bundle(&c.id);
+        let exit: Value = berth_store::read_json(&bundle.join("exit.json"))
+            .unwrap_or_else(|_| json!({"exit_code": 255, "error": "the container's monitor died"}));
+        let code = exit.get("exit_code").and_then(Value::as_i64).unwrap_or(255) as i32;
+        self.unmount_rootfs(&c.id);
+        let rec = self.update(c, |r| {
+            r.state.status = "exited".into();
+            r.state.exit_code = code;
+            r.state.pid = 0;
+            r.state.shim_pid = 0;
+            r.state.error = exit
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            r.state.finished_at = exit
+                .get("finished_at")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(now);
+        });
+        if let Ok(rec) = rec {
+            on_exit(rec);
+        }
+    }
+
+    /// Sends a signal to the container's init.
+    pub fn kill(&self, c: &Container, signal: nix::sys::signal::Signal) -> Result<()> {
+        let rec = c.record();
+        if rec.state.status != "running" || rec.state.pid <= 0 {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), signal).map_err(internal)
+    }
+
+    /// Stop signal, then SIGKILL after the timeout; returns once the container exited.
+    pub async fn stop(&self, c: &Container, timeout: Option<i64>) -> Result<()> {
+        let rec = c.record();
+        if rec.state.status != "running" {
+            return Err(ContainerError::NotModified(
+                "container already stopped".into(),
+            ));
+        }
+        let sig = rec
+            .config
+            .get("StopSignal")
+            .and_then(Value::as_str)
+            .and_then(parse_signal)
+            .unwrap_or(nix::sys::signal::Signal::SIGTERM);
+        let timeout = timeout
+            .or_else(|| rec.config.get("StopTimeout").and_then(Value::as_i64))
+            .unwrap_or(10);
+        let mut rx = c.subscribe();
+        let _ = self.kill(c, sig);
+        let exited = |c: &Container| c.record().state.status != "running";
+        if timeout >= 0 {
+            let wait = async {
+                while !exited(c) {
+                    if rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(timeout as u64), wait)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            let _ = self.kill(c, nix::sys::signal::Signal::SIGKILL);
+        }
+        while !exited(c) {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a stopped container's files and record.
+    pub fn remove(&self, c: &Container) -> Result<()> {
+        self.unmount_rootfs(&c.id);
+        let _ = std::fs::remove_dir_all(self.bundle(&c.id));
+        berth_store::remove_dir_durable(&self.dir(&c.id)).map_err(internal)?;
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        c.changed.send_modify(|g| *g += 1);
+        Ok(())
+    }
+}
+
+/// Called with the final record when a container exits.
+pub type ExitHook = Arc<dyn Fn(Record) + Send + Sync>;
+
+fn start_error(msg: &str) -> ContainerError {
+    let msg = if msg.is_empty() {
+        "the container's monitor exited unexpectedly"
+    } else {
+        msg
+    };
+    let msg = msg.strip_prefix("container init failed: ").unwrap_or(msg);
+    ContainerError::Invalid(format!("failed to create task for container: OCI runtime create failed: unable to start container process: {msg}: unknown"))
+}
+
+/// `json-file` options: `max-size` (e.g. `10m`) and `max-file`.
+fn log_opts(hc: &Value) -> (u64, u32) {
+    let opts = hc.get("LogConfig").and_then(|l| l.get("Config"));
+    let size = opts
+        .and_then(|o| o.get("max-size"))
+        .and_then(Value::as_str)
+        .and_then(parse_size)
+        .unwrap_or(0);
+    let files = opts
+        .and_then(|o| o.get("max-file"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    (size, files)
+}
+
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = match s.trim_end_matches('b').chars().last()? {
+        'k' => (&s[..s.trim_end_matches('b').len() - 1], 1u64 << 10),
+        'm' => (&s[..s.trim_end_matches('b').len() - 1], 1 << 20),
+        'g' => (&s[..s.trim_end_matches('b').len() - 1], 1 << 30),
+        _ => (s.trim_end_matches('b'), 1),
+    };
+    num.parse::<f64>().ok().map(|n| (n * mult as f64) as u64)
+}
+
+/// Docker accepts `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).ok();
+    }
+    let u = s.to_ascii_uppercase();
+    let name = if u.starts_with("SIG") {
+        u
+    } else {
+        format!("SIG{u}")
+    };
+    name.parse().ok()
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let target = p.to_string_lossy();
+    mounts
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(&*target))
+}
+
+pub async fn connect_attach(bundle: &Path, req: &str) -> std::io::Result<tokio::net::UnixStream> {
+    let mut s = tokio::net::UnixStream::connect(bundle.join("attach.sock")).await?;
+    s.write_all(format!("{req}\n").as_bytes()).await?;
+    Ok(s)
+}

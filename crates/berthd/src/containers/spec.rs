@@ -1,0 +1,517 @@
+//! Docker's create request + the image config → the container's effective `Config` and
+//! the OCI runtime spec. Pure functions: the place for golden tests.
+
+use serde_json::{json, Map, Value};
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+fn strs(v: Option<&Value>) -> Option<Vec<String>> {
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    })
+}
+
+/// The container's `Config` as Docker reports it: the request's values over the image's.
+pub fn merge_config(
+    body: &Value,
+    image_config: Option<&Map<String, Value>>,
+    id: &str,
+) -> Map<String, Value> {
+    let empty = Map::new();
+    let img = image_config.unwrap_or(&empty);
+    let req = |k: &str| body.get(k).filter(|v| !v.is_null());
+    let mut c = Map::new();
+    let hostname = req("Hostname")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| id[..12].to_string());
+    c.insert("Hostname".into(), json!(hostname));
+    c.insert(
+        "Domainname".into(),
+        req("Domainname").cloned().unwrap_or(json!("")),
+    );
+    let user = req("User")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| img.get("User").and_then(Value::as_str))
+        .unwrap_or("");
+    c.insert("User".into(), json!(user));
+    for k in [
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+    ] {
+        c.insert(
+            k.into(),
+            json!(req(k).and_then(Value::as_bool).unwrap_or(false)),
+        );
+    }
+    // Env: the image's, then the request's, later keys replacing earlier ones.
+    let mut env: Vec<String> = strs(img.get("Env")).unwrap_or_default();
+    for e in strs(req("Env")).unwrap_or_default() {
+        let key = e.split('=').next().unwrap_or("").to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(e);
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    c.insert("Env".into(), json!(env));
+    // An Entrypoint in the request resets the image's Cmd, as in Docker.
+    let entrypoint = match req("Entrypoint") {
+        Some(v) => strs(Some(v)).filter(|e| !e.is_empty()),
+        None => strs(img.get("Entrypoint")),
+    };
+    let cmd = match strs(req("Cmd")).filter(|c| !c.is_empty()) {
+        Some(c) => Some(c),
+        None if req("Entrypoint").is_some() => None,
+        None => strs(img.get("Cmd")),
+    };
+    c.insert("Cmd".into(), json!(cmd));
+    c.insert("Image".into(), req("Image").cloned().unwrap_or(json!("")));
+    let mut volumes = img.get("Volumes").cloned().unwrap_or(Value::Null);
+    if let Some(v) = req("Volumes").and_then(Value::as_object) {
+        let m = volumes
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(v.clone())
+            .collect::<Map<_, _>>();
+        volumes = Value::Object(m);
+    }
+    c.insert("Volumes".into(), volumes);
+    let wd = req("WorkingDir")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| img.get("WorkingDir").and_then(Value::as_str))
+        .unwrap_or("");
+    c.insert("WorkingDir".into(), json!(wd));
+    c.insert("Entrypoint".into(), json!(entrypoint));
+    c.insert(
+        "OnBuild".into(),
+        img.get("OnBuild").cloned().unwrap_or(Value::Null),
+    );
+    let mut labels = img
+        .get("Labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(l) = req("Labels").and_then(Value::as_object) {
+        labels.extend(l.clone());
+    }
+    c.insert("Labels".into(), Value::Object(labels));
+    for k in ["ExposedPorts", "StopSignal", "Healthcheck"] {
+        if let Some(v) = req(k).or_else(|| img.get(k)) {
+            c.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(t) = req("StopTimeout") {
+        c.insert("StopTimeout".into(), t.clone());
+    }
+    c
+}
+
+/// Resolves `user[:group]` through the container's `/etc/passwd` and `/etc/group`.
+pub fn resolve_user(rootfs: &std::path::Path, user: &str) -> Result<(u32, u32, Vec<u32>), String> {
+    let read = |f: &str| {
+        std::fs::read_to_string(berth_runtime::secure_join(rootfs, std::path::Path::new(f)).ok()?)
+            .ok()
+    };
+    let passwd = read("/etc/passwd").unwrap_or_default();
+    let group = read("/etc/group").unwrap_or_default();
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let (uid, mut gid, name) = if u.is_empty() {
+        (0, 0, "root".to_string())
+    } else if let Ok(n) = u.parse::<u32>() {
+        let entry = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[2] == u);
+        (
+            n,
+            entry.as_ref().and_then(|f| f[3].parse().ok()).unwrap_or(0),
+            entry.map(|f| f[0].to_string()).unwrap_or_default(),
+        )
+    } else {
+        let entry = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[0] == u)
+            .ok_or_else(|| {
+                format!("unable to find user {u}: no matching entries in passwd file")
+            })?;
+        (
+            entry[2].parse().unwrap_or(0),
+            entry[3].parse().unwrap_or(0),
+            u.to_string(),
+        )
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    format!("unable to find group {g}: no matching entries in group file")
+                })?,
+        };
+    }
+    // Supplementary groups: every group listing the user by name.
+    let mut extra: Vec<u32> = group
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| f.len() > 3 && !name.is_empty() && f[3].split(',').any(|m| m == name))
+        .filter_map(|f| f[2].parse().ok())
+        .filter(|g| *g != gid)
+        .collect();
+    extra.sort_unstable();
+    extra.dedup();
+    Ok((uid, gid, extra))
+}
+
+pub struct SpecInput<'a> {
+    pub config: &'a Map<String, Value>,
+    pub host_config: &'a Value,
+    pub rootfs: &'a std::path::Path,
+    pub container_dir: &'a std::path::Path,
+}
+
+/// The OCI runtime spec for a container.
+pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
+    let c = i.config;
+    let hc = i.host_config;
+    let mut args: Vec<String> = strs(c.get("Entrypoint")).unwrap_or_default();
+    args.extend(strs(c.get("Cmd")).unwrap_or_default());
+    if args.is_empty() {
+        return Err("no command specified".into());
+    }
+    let (uid, gid, mut extra) = resolve_user(
+        i.rootfs,
+        c.get("User").and_then(Value::as_str).unwrap_or(""),
+    )?;
+    for g in strs(hc.get("GroupAdd")).unwrap_or_default() {
+        if let Ok(n) = g.parse() {
+            extra.push(n);
+        }
+    }
+    let privileged = hc
+        .get("Privileged")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
+    let norm = |s: &str| {
+        let u = s.to_ascii_uppercase();
+        if u.starts_with("CAP_") {
+            u
+        } else {
+            format!("CAP_{u}")
+        }
+    };
+    if privileged
+        || strs(hc.get("CapAdd"))
+            .unwrap_or_default()
+            .iter()
+            .any(|c| norm(c) == "CAP_ALL")
+    {
+        caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+    } else {
+        for a in strs(hc.get("CapAdd")).unwrap_or_default() {
+            let a = norm(&a);
+            if !caps.contains(&a) {
+                caps.push(a);
+            }
+        }
+    }
+    for d in strs(hc.get("CapDrop")).unwrap_or_default() {
+        let d = norm(&d);
+        if d == "CAP_ALL" {
+            caps.clear();
+        }
+        caps.retain(|c| *c != d);
+    }
+    let cwd = c
+        .get("WorkingDir")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("/");
+    let dir = i.container_dir;
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+    ];
+    let shm = hc
+        .get("ShmSize")
+        .and_then(Value::as_u64)
+        .filter(|s| *s > 0)
+        .unwrap_or(64 << 20);
+    mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
+    }
+    for (dest, opts) in hc
+        .get("Tmpfs")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let mut o = vec![
+            "nosuid".to_string(),
+            "nodev".to_string(),
+            "noexec".to_string(),
+        ];
+        o.extend(
+            opts.as_str()
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o}));
+    }
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (key, ns) in [("PidMode", "pid"), ("IpcMode", "ipc"), ("UTSMode", "uts")] {
+        if hc.get(key).and_then(Value::as_str) != Some("host") {
+            namespaces.push(json!({"type": ns}));
+        }
+    }
+    if hc.get("NetworkMode").and_then(Value::as_str) != Some("host") {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let nofile = 1u64 << 20;
+    let mut rlimits = vec![json!({"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile})];
+    for u in hc
+        .get("Ulimits")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = u.get("Name").and_then(Value::as_str).unwrap_or("");
+        let t = format!("RLIMIT_{}", name.to_ascii_uppercase());
+        rlimits.retain(|r| r["type"] != t);
+        rlimits.push(json!({"type": t, "soft": u.get("Soft").and_then(Value::as_i64).unwrap_or(0).max(0), "hard": u.get("Hard").and_then(Value::as_i64).unwrap_or(0).max(0)}));
+    }
+    let no_new_privs = strs(hc.get("SecurityOpt"))
+        .unwrap_or_default()
+        .iter()
+        .any(|s| {
+            s == "no-new-privileges"
+                || s == "no-new-privileges:true"
+                || s == "no-new-privileges=true"
+        });
+    let hostname = if hc.get("UTSMode").and_then(Value::as_str) == Some("host") {
+        Value::Null
+    } else {
+        c.get("Hostname").cloned().unwrap_or(Value::Null)
+    };
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": c.get("Tty").and_then(Value::as_bool).unwrap_or(false),
+            "user": {"uid": uid, "gid": gid, "additionalGids": extra},
+            "args": args,
+            "env": c.get("Env").cloned().unwrap_or(json!([])),
+            "cwd": cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+            "rlimits": rlimits,
+            "noNewPrivileges": no_new_privs,
+        },
+        "root": {"path": i.rootfs, "readonly": hc.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false)},
+        "hostname": hostname,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": if privileged { json!([]) } else { json!(MASKED) },
+            "readonlyPaths": if privileged { json!([]) } else { json!(READONLY) },
+        }
+    }))
+}
+
+const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_overrides_image_and_entrypoint_resets_cmd() {
+        let img = json!({"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "WorkingDir": "/data", "Labels": {"a": "1"}});
+        let id = "0123456789abcdef0123";
+        let c = merge_config(
+            &json!({"Image": "busybox", "Env": ["A=2", "B=3"], "Labels": {"b": "2"}}),
+            img.as_object(),
+            id,
+        );
+        assert_eq!(c["Env"], json!(["PATH=/bin", "A=2", "B=3"]));
+        assert_eq!(c["Cmd"], json!(["sh"]));
+        assert_eq!(c["WorkingDir"], json!("/data"));
+        assert_eq!(c["Hostname"], json!("0123456789ab"));
+        assert_eq!(c["Labels"], json!({"a": "1", "b": "2"}));
+        let c = merge_config(&json!({"Entrypoint": ["echo"]}), img.as_object(), id);
+        assert_eq!(c["Entrypoint"], json!(["echo"]));
+        assert_eq!(c["Cmd"], Value::Null);
+    }
+
+    #[test]
+    fn users_resolve_through_the_image_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nnogroup:x:65534:\nwheel:x:10:nobody\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_user(d.path(), "").unwrap(), (0, 0, vec![]));
+        assert_eq!(
+            resolve_user(d.path(), "nobody").unwrap(),
+            (65534, 65534, vec![10])
+        );
+        assert_eq!(
+            resolve_user(d.path(), "1000:wheel").unwrap(),
+            (1000, 10, vec![])
+        );
+        assert!(resolve_user(d.path(), "ghost")
+            .unwrap_err()
+            .contains("unable to find user ghost"));
+    }
+
+    #[test]
+    fn spec_has_dockers_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let config = merge_config(&json!({"Cmd": ["true"]}), None, "0123456789abcdef");
+        let s = runtime_spec(&SpecInput {
+            config: &config,
+            host_config: &json!({}),
+            rootfs: d.path(),
+            container_dir: d.path(),
+        })
+        .unwrap();
+        assert_eq!(s["process"]["args"], json!(["true"]));
+        assert_eq!(
+            s["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            DEFAULT_CAPS.len()
+        );
+        assert_eq!(s["linux"]["namespaces"].as_array().unwrap().len(), 5);
+        let s = runtime_spec(&SpecInput {
+            config: &config,
+            host_config: &json!({"Privileged": true, "NetworkMode": "host"}),
+            rootfs: d.path(),
+            container_dir: d.path(),
+        })
+        .unwrap();
+        assert_eq!(
+            s["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            ALL_CAPS.len()
+        );
+        assert_eq!(s["linux"]["namespaces"].as_array().unwrap().len(), 4);
+        assert_eq!(s["linux"]["maskedPaths"], json!([]));
+    }
+}
