@@ -394,9 +394,56 @@ impl Daemon {
     }
 }
 
+/// Kills every process whose command line mentions `dir` (the shims of this daemon's
+/// containers, which outlive it by design) and detaches every mount under `dir`.
+pub fn reap_leftovers(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            if pid != std::process::id() as i32
+                && String::from_utf8_lossy(&cmdline).contains(&needle)
+            {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|t| t.starts_with(&needle))
+        .collect();
+    targets.reverse();
+    for t in targets {
+        let _ = Command::new("umount").arg("-l").arg(t).output();
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers first, through the daemon, while it still runs.
+        if self.child.is_some() {
+            let ids = self
+                .docker(["ps", "-aq"])
+                .timeout(Duration::from_secs(10))
+                .run();
+            let ids: Vec<String> = ids.stdout.split_whitespace().map(str::to_string).collect();
+            if !ids.is_empty() {
+                let _ = self
+                    .docker(["rm", "-f"])
+                    .args(ids)
+                    .timeout(Duration::from_secs(20))
+                    .run();
+            }
+        }
         self.kill9();
+        reap_leftovers(self.dir.path());
         if std::thread::panicking() {
             eprintln!(
                 "--- berthd log of {} (tail)\n{}",

@@ -112,7 +112,11 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("signalfd: {e}"))?;
 
-    let sock_path = args.bundle.join("attach.sock");
+    // Bound by a relative name from inside the bundle: a socket path longer than 107
+    // bytes (deep exec roots, 64-hex ids) cannot be bound by its full name.
+    std::env::set_current_dir(&args.bundle)
+        .map_err(|e| format!("entering {}: {e}", args.bundle.display()))?;
+    let sock_path = PathBuf::from("attach.sock");
     let _ = std::fs::remove_file(&sock_path);
     let listener = UnixListener::bind(&sock_path)
         .map_err(|e| format!("listening on {}: {e}", sock_path.display()))?;

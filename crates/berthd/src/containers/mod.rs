@@ -735,7 +735,15 @@ fn is_mountpoint(p: &Path) -> bool {
 }
 
 pub async fn connect_attach(bundle: &Path, req: &str) -> std::io::Result<tokio::net::UnixStream> {
-    let mut s = tokio::net::UnixStream::connect(bundle.join("attach.sock")).await?;
+    // Through the bundle's descriptor: the full socket path may exceed the 107 bytes a
+    // socket address holds.
+    let dir = std::fs::File::open(bundle)?;
+    let short = format!(
+        "/proc/self/fd/{}/attach.sock",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    );
+    let mut s = tokio::net::UnixStream::connect(short).await?;
+    drop(dir);
     s.write_all(format!("{req}\n").as_bytes()).await?;
     Ok(s)
 }
