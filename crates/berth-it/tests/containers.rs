@@ -345,3 +345,63 @@ fn containers_survive_kill_9_of_the_daemon() {
         mounts_under(d.root())
     );
 }
+
+#[test]
+fn clean_shutdown_stops_containers_unless_live_restore() {
+    let mut d = with_busybox();
+    let id = d
+        .docker([
+            "run",
+            "-d",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    let pid = d
+        .docker(["inspect", "--format", "{{.State.Pid}}", &id])
+        .ok()
+        .trim()
+        .parse::<i32>()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(d.sigterm(Duration::from_secs(20)).success());
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a clean stop stops the container"
+    );
+    let mut args = d.standard_args();
+    args.push("--live-restore".into());
+    d.spawn_with(args.clone());
+    d.wait_ready();
+    assert_eq!(
+        d.docker([
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &id
+        ])
+        .ok()
+        .trim(),
+        "exited 0"
+    );
+    d.docker(["start", &id]).ok();
+    let pid = d
+        .docker(["inspect", "--format", "{{.State.Pid}}", &id])
+        .ok()
+        .trim()
+        .parse::<i32>()
+        .unwrap();
+    assert!(d.sigterm(Duration::from_secs(20)).success());
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "with live-restore the container keeps running"
+    );
+    d.spawn_with(args);
+    d.wait_ready();
+    assert_eq!(d.docker(["ps", "-q", "--no-trunc"]).ok().trim(), id);
+    d.docker(["rm", "-f", &id]).ok();
+}

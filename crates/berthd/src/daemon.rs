@@ -151,6 +151,23 @@ impl Daemon {
         Ok(())
     }
 
+    /// Stops every running container in parallel (stop signal, then SIGKILL).
+    pub async fn stop_all_containers(self: &Arc<Self>) {
+        let mut set = tokio::task::JoinSet::new();
+        for c in self.containers.all() {
+            if c.record().state.status == "running" {
+                let d = self.clone();
+                set.spawn(async move {
+                    let _op = c.op.lock().await;
+                    if d.containers.stop(&c, None).await.is_ok() {
+                        d.container_event(&c.record(), "stop", &[]);
+                    }
+                });
+            }
+        }
+        while set.join_next().await.is_some() {}
+    }
+
     /// After a restart: containers whose shim still runs are watched again; the others
     /// get the exit their shim recorded.
     pub fn restore(self: &Arc<Self>) {

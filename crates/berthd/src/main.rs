@@ -122,6 +122,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     wait_for_signal().await;
     tracing::info!("shutting down");
+    if !config.live_restore {
+        // As dockerd: a clean stop stops the containers, unless live-restore keeps them.
+        daemon.stop_all_containers().await;
+    }
     daemon.shutdown.cancel();
     // Connections get a moment to finish; long streams already ended with the token.
     let drain = async {
