@@ -61,10 +61,60 @@ pub enum Command {
     Save(SaveOpts),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportOpts),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(RunOpts),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(CreateOpts),
+    /// Start one or more stopped containers
+    Start(StartOpts),
+    /// List containers
+    Ps(PsOpts),
+    /// Fetch the logs of a container
+    Logs(LogsOpts),
+    /// Remove one or more containers
+    Rm(RmOpts),
+    /// Stop one or more running containers
+    Stop(StopOpts),
+    /// Kill one or more running containers
+    Kill(KillOpts),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitOpts),
+    /// Manage containers
+    Container(GroupOpts<ContainerCommand>),
     /// Manage images
     Image(GroupOpts<ImageCommand>),
     /// Manage berth
     System(GroupOpts<SystemCommand>),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(CreateOpts),
+    /// Display detailed information on one or more containers
+    Inspect(ContainerInspectOpts),
+    /// Kill one or more running containers
+    Kill(KillOpts),
+    /// Fetch the logs of a container
+    Logs(LogsOpts),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsOpts),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmOpts),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(RunOpts),
+    /// Start one or more stopped containers
+    Start(StartOpts),
+    /// Stop one or more running containers
+    Stop(StopOpts),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitOpts),
 }
 
 /// A command group (`image`, `system`); without a subcommand it prints its help.
@@ -283,6 +333,475 @@ pub struct DfOpts {
     pub args: Vec<String>,
 }
 
+/// The flags `run` and `create` share (docker's `containerOptions` and `createOptions`).
+#[derive(Args, Debug, Default, Clone)]
+pub struct ContainerFlags {
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach", value_name = "list", value_parser = validate_attach)]
+    pub attach: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long = "cidfile", value_name = "string")]
+    pub cidfile: Option<String>,
+    /// Container NIS domain name
+    #[arg(long = "domainname", value_name = "string")]
+    pub domainname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long = "entrypoint", value_name = "string")]
+    pub entrypoint: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list", value_parser = validate_env)]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add", value_name = "list")]
+    pub group_add: Vec<String>,
+    /// Print usage
+    #[arg(long = "help", action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Container host name
+    #[arg(short = 'h', long = "hostname", value_name = "string")]
+    pub hostname: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long = "init", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = go_bool)]
+    pub init: Option<bool>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// IPC mode to use
+    #[arg(long = "ipc", value_name = "string")]
+    pub ipc: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label", value_name = "list", value_parser = validate_label)]
+    pub label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "list")]
+    pub label_file: Vec<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt", value_name = "list")]
+    pub log_opt: Vec<String>,
+    /// Assign a name to the container
+    #[arg(long = "name", value_name = "string")]
+    pub name: Option<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", visible_alias = "net", value_name = "network")]
+    pub network: Vec<String>,
+    /// PID namespace to use
+    #[arg(long = "pid", value_name = "string")]
+    pub pid: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long = "platform", value_name = "string")]
+    pub platform: Option<String>,
+    /// Give extended privileges to this container
+    #[arg(long = "privileged")]
+    pub privileged: bool,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long = "pull", value_name = "string", default_value = "missing")]
+    pub pull: String,
+    /// Suppress the pull output
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Restart policy to apply when a container exits
+    #[arg(long = "restart", value_name = "string", default_value = "no")]
+    pub restart: String,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long = "rm")]
+    pub rm: bool,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", value_name = "bytes", value_parser = ram_in_bytes)]
+    pub shm_size: Option<i64>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", value_name = "int", value_parser = go_int)]
+    pub stop_timeout: Option<i64>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    /// Ulimit options
+    #[arg(long = "ulimit", value_name = "ulimit", value_parser = parse_ulimit)]
+    pub ulimit: Vec<Ulimit>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user", value_name = "string")]
+    pub user: Option<String>,
+    /// UTS namespace to use
+    #[arg(long = "uts", value_name = "string")]
+    pub uts: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<String>,
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunOpts {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", default_value = "true", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = go_bool)]
+    pub sig_proxy: bool,
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateOpts {
+    #[command(flatten)]
+    pub flags: ContainerFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct StartOpts {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long = "attach")]
+    pub attach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsOpts {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long = "format", value_name = "string")]
+    pub format: Option<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", value_name = "int", default_value = "-1",
+          allow_negative_numbers = true, value_parser = go_int)]
+    pub last: i64,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long = "latest")]
+    pub latest: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Display total file sizes
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsOpts {
+    /// Show extra details provided to logs
+    #[arg(long = "details")]
+    pub details: bool,
+    /// Follow log output
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long = "since", value_name = "string")]
+    pub since: Option<String>,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long = "tail", value_name = "string", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long = "timestamps")]
+    pub timestamps: bool,
+    /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long = "until", value_name = "string")]
+    pub until: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmOpts {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Remove the specified link
+    #[arg(short = 'l', long = "link")]
+    pub link: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long = "volumes")]
+    pub volumes: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopOpts {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal", value_name = "string")]
+    pub signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "timeout", value_name = "int", value_parser = go_int,
+          allow_negative_numbers = true)]
+    pub timeout: Option<i64>,
+    /// Seconds to wait before killing the container (deprecated: use --timeout)
+    #[arg(long = "time", value_name = "int", value_parser = go_int, hide = true,
+          allow_negative_numbers = true)]
+    pub time: Option<i64>,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillOpts {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal", value_name = "string")]
+    pub signal: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitOpts {
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainerInspectOpts {
+    /// Format output using a custom template
+    #[arg(short = 'f', long = "format", value_name = "string")]
+    pub format: Option<String>,
+    /// Display total file sizes
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+/// A `--ulimit` value (go-units' `Ulimit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// Go's `strconv.ParseInt(s, 10, 64)` error wording.
+fn parse_int_error(value: &str) -> String {
+    format!("strconv.ParseInt: parsing {value:?}: invalid syntax")
+}
+
+/// pflag's int flags: `strconv.ParseInt(s, 0, 64)`.
+pub fn go_int(value: &str) -> Result<i64, String> {
+    let (neg, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value.strip_prefix('+').unwrap_or(value)),
+    };
+    let digits = digits.replace('_', "");
+    let parsed = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        i64::from_str_radix(hex, 16)
+    } else if let Some(bin) = digits
+        .strip_prefix("0b")
+        .or_else(|| digits.strip_prefix("0B"))
+    {
+        i64::from_str_radix(bin, 2)
+    } else if let Some(oct) = digits
+        .strip_prefix("0o")
+        .or_else(|| digits.strip_prefix("0O"))
+    {
+        i64::from_str_radix(oct, 8)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        i64::from_str_radix(&digits[1..], 8)
+    } else if digits.chars().all(|c| c.is_ascii_digit()) {
+        digits.parse::<i64>()
+    } else {
+        return Err(parse_int_error(value));
+    };
+    match parsed {
+        Ok(n) => Ok(if neg { -n } else { n }),
+        Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => Err(format!(
+            "strconv.ParseInt: parsing {value:?}: value out of range"
+        )),
+        Err(_) => Err(parse_int_error(value)),
+    }
+}
+
+/// go-units' `ParseUlimit`.
+pub fn parse_ulimit(value: &str) -> Result<Ulimit, String> {
+    let Some((name, limits)) = value.split_once('=') else {
+        return Err(format!("invalid ulimit argument: {value}"));
+    };
+    if !ULIMIT_NAMES.contains(&name) {
+        return Err(format!("invalid ulimit type: {name}"));
+    }
+    let int = |s: &str| s.parse::<i64>().map_err(|_| parse_int_error(s));
+    let parts: Vec<&str> = limits.split(':').collect();
+    let (soft, hard) = match parts.as_slice() {
+        [soft] => {
+            let soft = int(soft)?;
+            (soft, soft)
+        }
+        [soft, hard] => {
+            let hard = int(hard)?;
+            (int(soft)?, hard)
+        }
+        _ => {
+            return Err(format!(
+                "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
+            ))
+        }
+    };
+    if hard != -1 {
+        if soft == -1 {
+            return Err(format!("ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: {hard}"));
+        }
+        if soft > hard {
+            return Err(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            ));
+        }
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
+
+/// go-units' `RAMInBytes` (binary multiples, optional `b`/`ib` suffix).
+pub fn ram_in_bytes(value: &str) -> Result<i64, String> {
+    let Some(sep) = value.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        return Err(format!("invalid size: '{value}'"));
+    };
+    let (num, sfx) = if value.as_bytes()[sep] == b' ' {
+        (&value[..sep], &value[sep + 1..])
+    } else {
+        (&value[..=sep], &value[sep + 1..])
+    };
+    let size: f64 = num
+        .parse()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    if size < 0.0 {
+        return Err(format!("invalid size: '{value}'"));
+    }
+    if sfx.is_empty() {
+        return Ok(size as i64);
+    }
+    let bad = || format!("invalid suffix: '{}'", sfx.to_lowercase());
+    if sfx.len() > 3 {
+        return Err(format!("invalid suffix: '{sfx}'"));
+    }
+    let lower = sfx.to_lowercase();
+    let mul: f64 = match lower.as_bytes()[0] {
+        b'b' if lower.len() == 1 => return Ok(size as i64),
+        b'b' => return Err(bad()),
+        b'k' => 1024.0,
+        b'm' => 1024f64.powi(2),
+        b'g' => 1024f64.powi(3),
+        b't' => 1024f64.powi(4),
+        b'p' => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    match lower.len() {
+        2 if &lower[1..] != "b" => return Err(bad()),
+        3 if &lower[1..] != "ib" => return Err(bad()),
+        _ => {}
+    }
+    Ok((size * mul) as i64)
+}
+
+/// docker's `opts.ValidateEnv`: a bare name takes its value from the environment.
+pub fn validate_env(value: &str) -> Result<String, String> {
+    let (key, has_value) = match value.split_once('=') {
+        Some((k, _)) => (k, true),
+        None => (value, false),
+    };
+    if key.is_empty() {
+        return Err(format!("invalid environment variable: {value}"));
+    }
+    if has_value {
+        return Ok(value.to_string());
+    }
+    match std::env::var_os(key) {
+        Some(v) => Ok(format!("{key}={}", v.to_string_lossy())),
+        None => Ok(value.to_string()),
+    }
+}
+
+/// docker's `opts.ValidateLabel`.
+pub fn validate_label(value: &str) -> Result<String, String> {
+    let key = value.split('=').next().unwrap_or("");
+    let key = key.trim_start_matches([' ', '\t']);
+    if key.is_empty() {
+        return Err(format!("invalid label '{value}': empty name"));
+    }
+    if key.contains([' ', '\t']) {
+        return Err(format!("label '{key}' contains whitespaces"));
+    }
+    Ok(value.to_string())
+}
+
+/// docker's `validateAttach`.
+pub fn validate_attach(value: &str) -> Result<String, String> {
+    let lower = value.to_lowercase();
+    if ["stdin", "stdout", "stderr"].contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err("valid streams are STDIN, STDOUT and STDERR".into())
+    }
+}
+
 /// The clap command with pflag's boolean flags: `--all`, `--all=false`, `-a=0`.
 pub fn command() -> clap::Command {
     fn go_bools(cmd: clap::Command) -> clap::Command {
@@ -337,6 +856,18 @@ pub fn use_line(path: &str) -> &'static str {
         "import" | "image import" => "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
         "image" => "image",
         "system" => "system",
+        "container" => "container",
+        "run" | "container run" => "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "create" | "container create" => "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "start" | "container start" => "start [OPTIONS] CONTAINER [CONTAINER...]",
+        "ps" => "ps [OPTIONS]",
+        "container ls" => "ls [OPTIONS]",
+        "logs" | "container logs" => "logs [OPTIONS] CONTAINER",
+        "rm" | "container rm" => "rm [OPTIONS] CONTAINER [CONTAINER...]",
+        "stop" | "container stop" => "stop [OPTIONS] CONTAINER [CONTAINER...]",
+        "kill" | "container kill" => "kill [OPTIONS] CONTAINER [CONTAINER...]",
+        "wait" | "container wait" => "wait CONTAINER [CONTAINER...]",
+        "container inspect" => "inspect [OPTIONS] CONTAINER [CONTAINER...]",
         "system df" => "df [OPTIONS]",
         _ => "[OPTIONS]",
     }
@@ -412,7 +943,7 @@ pub fn flag_error(path: &str, msg: &str) -> CliError {
 /// Works out which command the user meant from raw arguments, to word a clap error
 /// as docker would (clap does not report the subcommand path it failed in).
 pub fn guess_path(args: &[String]) -> String {
-    const GROUPS: &[&str] = &["image", "system"];
+    const GROUPS: &[&str] = &["image", "system", "container"];
     let mut words: Vec<&str> = Vec::new();
     let mut iter = args.iter().skip(1);
     while let Some(a) = iter.next() {
@@ -430,7 +961,7 @@ pub fn guess_path(args: &[String]) -> String {
     }
     fn canonical(w: &str) -> &str {
         match w {
-            "list" => "ls",
+            "list" | "ps" => "ls",
             "rmi" | "remove" => "rm",
             other => other,
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, StreamBody};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -99,6 +99,7 @@ impl Host {
     }
 }
 
+#[derive(Clone)]
 pub struct Client {
     host: Host,
     /// Negotiated on first use.
@@ -173,8 +174,9 @@ impl Client {
             .await
             .map_err(|e| CliError::other(format!("error during connect: {e}")))?;
         tokio::spawn(async move {
-            // Errors surface through the request/response instead.
-            let _ = conn.await;
+            // Errors surface through the request/response instead. Upgrades are
+            // allowed so that `attach` can take the connection over.
+            let _ = conn.with_upgrades().await;
         });
         Ok(sender)
     }
@@ -205,6 +207,18 @@ impl Client {
         body: Body,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>> {
+        self.send_with_headers(method, path_and_query, body, content_type, &[])
+            .await
+    }
+
+    async fn send_with_headers(
+        &self,
+        method: Method,
+        path_and_query: String,
+        body: Body,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>> {
         let mut sender = self.connect().await?;
         let mut req = Request::builder()
             .method(method)
@@ -216,6 +230,9 @@ impl Client {
             );
         if let Some(ct) = content_type {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req
             .body(body)
@@ -245,6 +262,64 @@ impl Client {
         Ok(resp)
     }
 
+    /// POST with a JSON body (`/containers/create`).
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        query: &Query<'_>,
+        body: &Value,
+    ) -> Result<Response<Incoming>> {
+        let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| CliError::other(e.to_string()))?);
+        let body = Full::new(bytes).map_err(|never| match never {}).boxed();
+        self.request(Method::POST, path, query, body, Some("application/json"))
+            .await
+    }
+
+    /// POST with extra headers (`X-Registry-Auth` for pulls).
+    pub async fn post_with_headers(
+        &mut self,
+        path: &str,
+        query: &Query<'_>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>> {
+        let version = self.api_version().await?;
+        let url = format!("/v{version}{}{}", escape_path(path), encode_query(query));
+        let resp = self
+            .send_with_headers(Method::POST, url.clone(), empty(), None, headers)
+            .await?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            return Err(response_error(resp, &url).await);
+        }
+        Ok(resp)
+    }
+
+    /// docker's `postHijacked`: an HTTP upgrade (`Upgrade: tcp`) after which the
+    /// connection carries the raw (or multiplexed) stream both ways.
+    pub async fn hijack(&mut self, path: &str, query: &Query<'_>) -> Result<Hijacked> {
+        let version = self.api_version().await?;
+        let url = format!("/v{version}{}{}", escape_path(path), encode_query(query));
+        let resp = self
+            .send_with_headers(
+                Method::POST,
+                url.clone(),
+                empty(),
+                Some("text/plain"),
+                &[("connection", "Upgrade"), ("upgrade", "tcp")],
+            )
+            .await?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            return Err(response_error(resp, &url).await);
+        }
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // An old-style hijack without the 101: the body is the stream.
+            return Ok(Hijacked::Body(resp.into_body()));
+        }
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| CliError::other(format!("error during connect: {e}")))?;
+        Ok(Hijacked::Upgraded(TokioIo::new(upgraded)))
+    }
+
     pub async fn get(&mut self, path: &str, query: &Query<'_>) -> Result<Response<Incoming>> {
         self.request(Method::GET, path, query, empty(), None).await
     }
@@ -268,6 +343,14 @@ impl Client {
         self.request(Method::DELETE, path, query, empty(), None)
             .await
     }
+}
+
+/// A hijacked attach connection.
+pub enum Hijacked {
+    /// The upgraded connection: read output, write stdin.
+    Upgraded(TokioIo<hyper::upgrade::Upgraded>),
+    /// The daemon answered without upgrading: output only, as a response body.
+    Body(Incoming),
 }
 
 pub fn empty() -> Body {

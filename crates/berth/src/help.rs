@@ -83,6 +83,17 @@ fn aliases(path: &str) -> Option<&'static str> {
         "import" | "image import" => "berth image import, berth import",
         "events" | "system events" => "berth system events, berth events",
         "info" | "system info" => "berth system info, berth info",
+        "run" | "container run" => "berth container run, berth run",
+        "create" | "container create" => "berth container create, berth create",
+        "start" | "container start" => "berth container start, berth start",
+        "ps" | "container ls" => {
+            "berth container ls, berth container list, berth container ps, berth ps"
+        }
+        "logs" | "container logs" => "berth container logs, berth logs",
+        "rm" | "container rm" => "berth container rm, berth container remove, berth rm",
+        "stop" | "container stop" => "berth container stop, berth stop",
+        "kill" | "container kill" => "berth container kill, berth kill",
+        "wait" | "container wait" => "berth container wait, berth wait",
         _ => return None,
     })
 }
@@ -119,9 +130,13 @@ fn option_lines(cmd: &Command) -> String {
             .iter()
             .map(|v| v.to_string_lossy().to_string())
             .collect();
+        let is_int = a
+            .get_value_names()
+            .and_then(|v| v.first())
+            .is_some_and(|n| n.as_str() == "int");
         match defaults.first().map(String::as_str) {
             None | Some("false") | Some("") => {}
-            Some(d) if is_bool => usage.push_str(&format!(" (default {d})")),
+            Some(d) if is_bool || is_int => usage.push_str(&format!(" (default {d})")),
             Some(d) => usage.push_str(&format!(" (default \"{d}\")")),
         }
         rows.push((line, usage));

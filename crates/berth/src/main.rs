@@ -54,7 +54,10 @@ fn run(args: &[String]) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::other(format!("failed to start runtime: {e}")))?;
     let mut app = commands::App::new(Client::new(host), cli.debug);
-    let show_group_help = runtime.block_on(commands::run(&mut app, subcommand))?;
+    let result = runtime.block_on(commands::run(&mut app, subcommand));
+    // Don't wait for blocking reads of stdin (attached containers) to finish.
+    runtime.shutdown_background();
+    let show_group_help = result?;
     if show_group_help {
         stdout(&help::render(&guess_path(args)));
     }
@@ -131,7 +134,7 @@ fn handle_clap_error(e: clap::Error, args: &[String]) -> Result<(), CliError> {
         ErrorKind::InvalidSubcommand => {
             let sub = context(ContextKind::InvalidSubcommand);
             let parent = path.split(' ').next().unwrap_or("").to_string();
-            let is_group = matches!(parent.as_str(), "image" | "system") && parent != sub;
+            let is_group = matches!(parent.as_str(), "image" | "system" | "container") && parent != sub;
             if is_group {
                 Err(CliError::other(format!(
                     "berth: unknown command: berth {parent} {sub}\n\nUsage:  berth {parent}\n\nRun 'berth {parent} --help' for more information"

@@ -6,7 +6,7 @@ use gtmpl::Value as TValue;
 use serde_json::Value;
 
 use super::App;
-use crate::cli::{check_args, Arity, ImageInspectOpts, InspectOpts};
+use crate::cli::{check_args, Arity, ContainerInspectOpts, ImageInspectOpts, InspectOpts};
 use crate::client::Query;
 use crate::error::{CliError, Result};
 use crate::format::value::from_json;
@@ -159,6 +159,23 @@ pub async fn image_inspect(app: &mut App, o: ImageInspectOpts) -> Result<()> {
             .await
         {
             Ok(raw) => inspector.inspect(raw, "image"),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            errors.push(e.to_string());
+        }
+    }
+    finish(app, inspector, errors)
+}
+
+pub async fn container_inspect(app: &mut App, o: ContainerInspectOpts) -> Result<()> {
+    check_args("container inspect", &o.args, Arity::Min(1))?;
+    let mut inspector = Inspector::new(o.format.as_deref())?;
+    let mut errors = Vec::new();
+    for name in &o.args {
+        let (path, query) = object_path("container", name, o.size).expect("containers are known");
+        let result = match app.client.get_raw(&path, &query).await {
+            Ok(raw) => inspector.inspect(raw, "container"),
             Err(e) => Err(e),
         };
         if let Err(e) = result {

@@ -1,5 +1,6 @@
 //! One module per command group; `run` dispatches a parsed command line.
 
+mod container;
 mod image;
 mod inspect;
 mod system;
@@ -7,7 +8,7 @@ mod system;
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::flag_error;
-use crate::cli::{Command, ImageCommand, SystemCommand};
+use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::client::Client;
 use crate::error::Result;
 use crate::filters::{self, Filters};
@@ -61,6 +62,30 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
         Command::Load(o) => image::load(app, o, "load").await?,
         Command::Save(o) => image::save(app, o, "save").await?,
         Command::Import(o) => image::import(app, o, "import").await?,
+        Command::Run(o) => container::run(app, o, "run").await?,
+        Command::Create(o) => container::create(app, o, "create").await?,
+        Command::Start(o) => container::start(app, o, "start").await?,
+        Command::Ps(o) => container::list(app, o, "ps").await?,
+        Command::Logs(o) => container::logs(app, o, "logs").await?,
+        Command::Rm(o) => container::remove(app, o, "rm").await?,
+        Command::Stop(o) => container::stop(app, o, "stop").await?,
+        Command::Kill(o) => container::kill(app, o, "kill").await?,
+        Command::Wait(o) => container::wait(app, o, "wait").await?,
+        Command::Container(g) => match g.command {
+            None => return Ok(true),
+            Some(ContainerCommand::Create(o)) => {
+                container::create(app, o, "container create").await?
+            }
+            Some(ContainerCommand::Inspect(o)) => inspect::container_inspect(app, o).await?,
+            Some(ContainerCommand::Kill(o)) => container::kill(app, o, "container kill").await?,
+            Some(ContainerCommand::Logs(o)) => container::logs(app, o, "container logs").await?,
+            Some(ContainerCommand::Ls(o)) => container::list(app, o, "container ls").await?,
+            Some(ContainerCommand::Rm(o)) => container::remove(app, o, "container rm").await?,
+            Some(ContainerCommand::Run(o)) => container::run(app, o, "container run").await?,
+            Some(ContainerCommand::Start(o)) => container::start(app, o, "container start").await?,
+            Some(ContainerCommand::Stop(o)) => container::stop(app, o, "container stop").await?,
+            Some(ContainerCommand::Wait(o)) => container::wait(app, o, "container wait").await?,
+        },
         Command::Image(g) => match g.command {
             None => return Ok(true),
             Some(ImageCommand::History(o)) => image::history(app, o, "image history").await?,

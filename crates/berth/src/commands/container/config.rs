@@ -1,0 +1,691 @@
+//! `run`/`create` flags turned into the `POST /containers/create` body, as docker's
+//! `parse` builds `Config`, `HostConfig` and `NetworkingConfig` and its API client
+//! marshals them (Config fields at the top level, zero values included).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::cli::ContainerFlags;
+
+/// What `parse` produced, plus the bits the commands need afterwards.
+#[derive(Debug, Clone)]
+pub struct ContainerConfig {
+    /// The request body.
+    pub body: Value,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+    pub auto_remove: bool,
+}
+
+/// Go's wording for a failed `os.Open`/`os.ReadFile`.
+pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
+    let reason = match e.raw_os_error() {
+        Some(code) => {
+            let text = std::io::Error::from_raw_os_error(code).to_string();
+            // "No such file or directory (os error 2)" → "no such file or directory"
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().collect::<String>() + chars.as_str(),
+                None => text,
+            }
+        }
+        None => e.to_string(),
+    };
+    format!("open {path}: {reason}")
+}
+
+/// docker's `kvfile.Parse`: `KEY=value` lines, comments and blank lines skipped, a bare
+/// `KEY` looked up with `lookup` (and dropped when unset).
+pub fn parse_kv_file(
+    path: &str,
+    lookup: Option<&dyn Fn(&str) -> Option<String>>,
+) -> Result<Vec<String>, String> {
+    let data = std::fs::read(path).map_err(|e| go_open_error(path, &e))?;
+    parse_kv_text(&data, lookup).map_err(|e| format!("invalid env file ({path}): {e}"))
+}
+
+fn parse_kv_text(
+    data: &[u8],
+    lookup: Option<&dyn Fn(&str) -> Option<String>>,
+) -> Result<Vec<String>, String> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let mut out = Vec::new();
+    for (n, raw) in data.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| format!("invalid utf8 bytes at line {}: {raw:?}", n + 1))?;
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, has_value) = match line.split_once('=') {
+            Some((k, _)) => (k, true),
+            None => (line, false),
+        };
+        if key.is_empty() {
+            return Err(format!("no variable name on line '{line}'"));
+        }
+        if key.contains([' ', '\t']) {
+            return Err(format!("variable '{key}' contains whitespaces"));
+        }
+        if has_value {
+            out.push(line.to_string());
+        } else if let Some(lookup) = lookup {
+            if let Some(v) = lookup(line) {
+                out.push(format!("{key}={v}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `opts.ConvertKVStringsToMap`, as a sorted (Go-marshalled) map.
+fn kv_map(values: &[String]) -> Map<String, Value> {
+    let sorted: BTreeMap<&str, &str> = values
+        .iter()
+        .map(|v| v.split_once('=').unwrap_or((v.as_str(), "")))
+        .collect();
+    sorted
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect()
+}
+
+fn list_or_null(values: &[String]) -> Value {
+    if values.is_empty() {
+        Value::Null
+    } else {
+        json!(values)
+    }
+}
+
+/// The moby client's `normalizeCapabilities`: upper case with a `CAP_` prefix.
+fn normalize_caps(caps: &[String]) -> Value {
+    if caps.is_empty() {
+        return Value::Null;
+    }
+    let caps: Vec<String> = caps
+        .iter()
+        .map(|c| {
+            let c = c.trim().to_uppercase();
+            if c == "ALL" || c == "RESET" || c.starts_with("CAP_") {
+                c
+            } else {
+                format!("CAP_{c}")
+            }
+        })
+        .collect();
+    json!(caps)
+}
+
+/// `opts.ParseRestartPolicy`.
+fn restart_policy(policy: &str) -> Result<(String, i64), String> {
+    if policy.is_empty() {
+        return Ok((String::new(), 0));
+    }
+    let (name, count) = match policy.split_once(':') {
+        Some(("", _)) => {
+            return Err("invalid restart policy format: no policy provided before colon".into())
+        }
+        Some((name, count)) => (name, count),
+        None => (policy, ""),
+    };
+    let count = if count.is_empty() {
+        0
+    } else {
+        count.parse::<i64>().map_err(|_| {
+            "invalid restart policy format: maximum retry count must be an integer".to_string()
+        })?
+    };
+    Ok((name.to_string(), count))
+}
+
+/// `parseSecurityOpts` (seccomp profiles are read and sent inline) and
+/// `parseSystemPaths` (`systempaths=unconfined` is handled here, not sent).
+fn security_opts(opts: &[String]) -> Result<(Vec<String>, bool), String> {
+    let mut out = Vec::new();
+    let mut unconfined_paths = false;
+    for opt in opts {
+        let mut split = opt.split_once('=');
+        if split.is_none() && opt != "no-new-privileges" {
+            split = opt.split_once(':');
+        }
+        let (key, value) = split.unwrap_or((opt.as_str(), ""));
+        if (split.is_none() || value.is_empty()) && key != "no-new-privileges" {
+            return Err(format!("Invalid --security-opt: {opt:?}"));
+        }
+        if opt == "systempaths=unconfined" {
+            unconfined_paths = true;
+            continue;
+        }
+        if key == "seccomp" && value != "builtin" && value != "unconfined" {
+            let data = std::fs::read(value).map_err(|e| {
+                format!(
+                    "opening seccomp profile ({value}) failed: {}",
+                    go_open_error(value, &e)
+                )
+            })?;
+            let profile: Value = serde_json::from_slice(&data).map_err(|e| {
+                format!("compacting json for seccomp profile ({value}) failed: {e}")
+            })?;
+            out.push(format!("seccomp={profile}"));
+            continue;
+        }
+        out.push(opt.clone());
+    }
+    Ok((out, unconfined_paths))
+}
+
+/// `container.NetworkMode.IsUserDefined`.
+fn is_user_defined(mode: &str) -> bool {
+    !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
+}
+
+/// One `--network` value (`name` or `name=x,alias=y,...`).
+#[derive(Debug, Default)]
+struct Attachment {
+    target: String,
+    aliases: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    mac: String,
+    link_local: Vec<String>,
+    driver_opts: BTreeMap<String, String>,
+}
+
+fn parse_network(value: &str) -> Result<Attachment, String> {
+    let long = value.split(',').all(|f| {
+        f.split_once('=')
+            .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())
+    });
+    if !long {
+        return Ok(Attachment {
+            target: value.to_string(),
+            ..Default::default()
+        });
+    }
+    let mut a = Attachment::default();
+    for field in value.split(',') {
+        let lower = field.to_lowercase();
+        let (key, val) = lower
+            .split_once('=')
+            .ok_or_else(|| format!("invalid field {field}"))?;
+        let (key, val) = (key.trim(), val.trim().to_string());
+        match key {
+            "name" => a.target = val,
+            "alias" => a.aliases.push(val),
+            "ip" => a.ipv4 = val,
+            "ip6" => a.ipv6 = val,
+            "mac-address" => a.mac = val,
+            "link-local-ip" => a.link_local.push(val),
+            "driver-opt" => {
+                let (k, v) = val
+                    .split_once('=')
+                    .ok_or_else(|| "invalid key value pair format in driver options".to_string())?;
+                a.driver_opts.insert(k.trim().into(), v.trim().into());
+            }
+            other => return Err(format!("invalid field key {other}")),
+        }
+    }
+    if a.target.is_empty() {
+        return Err("network name not specified".into());
+    }
+    Ok(a)
+}
+
+fn endpoint(a: &Attachment) -> Result<Value, String> {
+    if a.target.trim().is_empty() {
+        return Err("no name set for network".into());
+    }
+    if !is_user_defined(&a.target) && !a.aliases.is_empty() {
+        return Err("network-scoped aliases are only supported for user-defined networks".into());
+    }
+    let ipam = if !a.ipv4.is_empty() || !a.ipv6.is_empty() || !a.link_local.is_empty() {
+        let mut m = Map::new();
+        if !a.ipv4.is_empty() {
+            m.insert("IPv4Address".into(), json!(a.ipv4));
+        }
+        if !a.ipv6.is_empty() {
+            m.insert("IPv6Address".into(), json!(a.ipv6));
+        }
+        if !a.link_local.is_empty() {
+            m.insert("LinkLocalIPs".into(), json!(a.link_local));
+        }
+        Value::Object(m)
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "IPAMConfig": ipam,
+        "Links": null,
+        "Aliases": list_or_null(&a.aliases),
+        "MacAddress": a.mac,
+        "DriverOpts": if a.driver_opts.is_empty() { Value::Null } else { json!(a.driver_opts) },
+        "GwPriority": 0,
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": null,
+    }))
+}
+
+fn is_empty_endpoint(a: &Attachment) -> bool {
+    a.aliases.is_empty()
+        && a.ipv4.is_empty()
+        && a.ipv6.is_empty()
+        && a.mac.is_empty()
+        && a.link_local.is_empty()
+        && a.driver_opts.is_empty()
+}
+
+/// `parseNetworkOpts`: the network mode and the endpoint configurations.
+fn networks(values: &[String]) -> Result<(String, Map<String, Value>), String> {
+    let mut endpoints = Map::new();
+    if values.is_empty() {
+        let a = Attachment {
+            target: "default".into(),
+            ..Default::default()
+        };
+        endpoints.insert("default".into(), endpoint(&a)?);
+        return Ok(("default".into(), endpoints));
+    }
+    let attachments = values
+        .iter()
+        .map(|v| parse_network(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut user_defined, mut builtin) = (false, false);
+    for a in &attachments {
+        if is_user_defined(&a.target) {
+            user_defined = true;
+        } else {
+            builtin = true;
+        }
+        let ep = endpoint(a)?;
+        if endpoints.contains_key(&a.target) {
+            return Err(format!("network {:?} is specified multiple times", a.target));
+        }
+        // A single network without options is left to the daemon.
+        if attachments.len() == 1 && is_empty_endpoint(a) {
+            continue;
+        }
+        endpoints.insert(a.target.clone(), ep);
+    }
+    if user_defined && builtin {
+        return Err(
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+                .into(),
+        );
+    }
+    Ok((attachments[0].target.clone(), endpoints))
+}
+
+/// docker's `parse`: validates the flags and builds the create request.
+/// `console_size` is the terminal's `[height, width]` (zeros when not a terminal).
+pub fn build(f: &ContainerFlags, console_size: [u16; 2]) -> Result<ContainerConfig, String> {
+    let mut attach_stdin = f.attach.iter().any(|a| a == "stdin");
+    let mut attach_stdout = f.attach.iter().any(|a| a == "stdout");
+    let mut attach_stderr = f.attach.iter().any(|a| a == "stderr");
+    if f.interactive {
+        attach_stdin = true;
+    }
+    if f.attach.is_empty() {
+        attach_stdout = true;
+        attach_stderr = true;
+    }
+
+    let mut tmpfs = BTreeMap::new();
+    for t in &f.tmpfs {
+        let (k, v) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(k.to_string(), v.to_string());
+    }
+    let cmd = list_or_null(&f.command);
+    let entrypoint = match &f.entrypoint {
+        Some(e) => json!([e]),
+        None => Value::Null,
+    };
+
+    let env_lookup = |k: &str| std::env::var(k).ok();
+    let mut env = Vec::new();
+    for file in &f.env_file {
+        env.extend(parse_kv_file(file, Some(&env_lookup))?);
+    }
+    env.extend(f.env.iter().cloned());
+    let mut labels = Vec::new();
+    for file in &f.label_file {
+        labels.extend(parse_kv_file(file, None)?);
+    }
+    labels.extend(f.label.iter().cloned());
+
+    let pid = f.pid.clone().unwrap_or_default();
+    let pid_ok = pid.is_empty()
+        || pid == "host"
+        || pid.strip_prefix("container:").is_some_and(|c| !c.is_empty());
+    if !pid_ok {
+        return Err("--pid: invalid PID mode".into());
+    }
+    let uts = f.uts.clone().unwrap_or_default();
+    if !uts.is_empty() && uts != "host" {
+        return Err("--uts: invalid UTS mode".into());
+    }
+    let (restart_name, restart_count) = restart_policy(&f.restart)?;
+    let log_driver = f.log_driver.clone().unwrap_or_default();
+    if log_driver == "none" && !f.log_opt.is_empty() {
+        return Err(format!("invalid logging opts for driver {log_driver}"));
+    }
+    let (security, unconfined_paths) = security_opts(&f.security_opt)?;
+    let system_paths = if unconfined_paths {
+        json!([])
+    } else {
+        Value::Null
+    };
+
+    let mut config = Map::new();
+    config.insert("Hostname".into(), json!(f.hostname.clone().unwrap_or_default()));
+    config.insert(
+        "Domainname".into(),
+        json!(f.domainname.clone().unwrap_or_default()),
+    );
+    config.insert("User".into(), json!(f.user.clone().unwrap_or_default()));
+    config.insert("AttachStdin".into(), json!(attach_stdin));
+    config.insert("AttachStdout".into(), json!(attach_stdout));
+    config.insert("AttachStderr".into(), json!(attach_stderr));
+    config.insert("Tty".into(), json!(f.tty));
+    config.insert("OpenStdin".into(), json!(f.interactive));
+    config.insert("StdinOnce".into(), json!(f.interactive && attach_stdin));
+    config.insert("Env".into(), list_or_null(&env));
+    config.insert("Cmd".into(), cmd);
+    config.insert("Image".into(), json!(f.image.clone().unwrap_or_default()));
+    config.insert("Volumes".into(), json!({}));
+    config.insert(
+        "WorkingDir".into(),
+        json!(f.workdir.clone().unwrap_or_default()),
+    );
+    config.insert("Entrypoint".into(), entrypoint);
+    config.insert("OnBuild".into(), Value::Null);
+    config.insert("Labels".into(), Value::Object(kv_map(&labels)));
+    if let Some(sig) = f.stop_signal.as_ref().filter(|s| !s.is_empty()) {
+        config.insert("StopSignal".into(), json!(sig));
+    }
+    if let Some(t) = f.stop_timeout {
+        config.insert("StopTimeout".into(), json!(t));
+    }
+
+    let (network_mode, endpoints) = networks(&f.network)?;
+    let mut ulimits = f.ulimit.clone();
+    // UlimitOpt keeps the last value per name, listed by name.
+    let mut by_name: BTreeMap<String, crate::cli::Ulimit> = BTreeMap::new();
+    for u in ulimits.drain(..) {
+        by_name.insert(u.name.clone(), u);
+    }
+    let ulimits: Vec<Value> = by_name
+        .values()
+        .map(|u| json!({"Name": u.name, "Hard": u.hard, "Soft": u.soft}))
+        .collect();
+
+    let mut hc = Map::new();
+    hc.insert("Binds".into(), Value::Null);
+    hc.insert(
+        "ContainerIDFile".into(),
+        json!(f.cidfile.clone().unwrap_or_default()),
+    );
+    hc.insert(
+        "LogConfig".into(),
+        json!({"Type": log_driver, "Config": Value::Object(kv_map(&f.log_opt))}),
+    );
+    hc.insert("NetworkMode".into(), json!(network_mode));
+    hc.insert("PortBindings".into(), json!({}));
+    hc.insert(
+        "RestartPolicy".into(),
+        json!({"Name": restart_name, "MaximumRetryCount": restart_count}),
+    );
+    hc.insert("AutoRemove".into(), json!(f.rm));
+    hc.insert("VolumeDriver".into(), json!(""));
+    hc.insert("VolumesFrom".into(), Value::Null);
+    hc.insert("ConsoleSize".into(), json!(console_size));
+    hc.insert("CapAdd".into(), normalize_caps(&f.cap_add));
+    hc.insert("CapDrop".into(), normalize_caps(&f.cap_drop));
+    hc.insert("CgroupnsMode".into(), json!(""));
+    hc.insert("Dns".into(), json!([]));
+    hc.insert("DnsOptions".into(), json!([]));
+    hc.insert("DnsSearch".into(), json!([]));
+    hc.insert("ExtraHosts".into(), Value::Null);
+    hc.insert("GroupAdd".into(), list_or_null(&f.group_add));
+    hc.insert("IpcMode".into(), json!(f.ipc.clone().unwrap_or_default()));
+    hc.insert("Cgroup".into(), json!(""));
+    hc.insert("Links".into(), Value::Null);
+    hc.insert("OomScoreAdj".into(), json!(0));
+    hc.insert("PidMode".into(), json!(pid));
+    hc.insert("Privileged".into(), json!(f.privileged));
+    hc.insert("PublishAllPorts".into(), json!(false));
+    hc.insert("ReadonlyRootfs".into(), json!(f.read_only));
+    hc.insert("SecurityOpt".into(), list_or_null(&security));
+    if !tmpfs.is_empty() {
+        hc.insert("Tmpfs".into(), json!(tmpfs));
+    }
+    hc.insert("UTSMode".into(), json!(uts));
+    hc.insert("UsernsMode".into(), json!(""));
+    hc.insert("ShmSize".into(), json!(f.shm_size.unwrap_or(0)));
+    hc.insert("Isolation".into(), json!(""));
+    for key in ["CpuShares", "Memory", "NanoCpus"] {
+        hc.insert(key.into(), json!(0));
+    }
+    hc.insert("CgroupParent".into(), json!(""));
+    hc.insert("BlkioWeight".into(), json!(0));
+    for key in [
+        "BlkioWeightDevice",
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+    ] {
+        hc.insert(key.into(), json!([]));
+    }
+    for key in [
+        "CpuPeriod",
+        "CpuQuota",
+        "CpuRealtimePeriod",
+        "CpuRealtimeRuntime",
+    ] {
+        hc.insert(key.into(), json!(0));
+    }
+    hc.insert("CpusetCpus".into(), json!(""));
+    hc.insert("CpusetMems".into(), json!(""));
+    hc.insert("Devices".into(), json!([]));
+    hc.insert("DeviceCgroupRules".into(), Value::Null);
+    hc.insert("DeviceRequests".into(), Value::Null);
+    hc.insert("MemoryReservation".into(), json!(0));
+    hc.insert("MemorySwap".into(), json!(0));
+    hc.insert("MemorySwappiness".into(), json!(-1));
+    hc.insert("OomKillDisable".into(), json!(false));
+    hc.insert("PidsLimit".into(), json!(0));
+    hc.insert("Ulimits".into(), json!(ulimits));
+    for key in ["CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"] {
+        hc.insert(key.into(), json!(0));
+    }
+    hc.insert("MaskedPaths".into(), system_paths.clone());
+    hc.insert("ReadonlyPaths".into(), system_paths);
+    if let Some(init) = f.init {
+        hc.insert("Init".into(), json!(init));
+    }
+
+    let auto_remove = f.rm;
+    if auto_remove && !(restart_name.is_empty() || restart_name == "no") {
+        return Err("conflicting options: cannot specify both --restart and --rm".into());
+    }
+
+    let mut body = config;
+    body.insert("HostConfig".into(), Value::Object(hc));
+    body.insert(
+        "NetworkingConfig".into(),
+        json!({"EndpointsConfig": Value::Object(endpoints)}),
+    );
+    Ok(ContainerConfig {
+        body: Value::Object(body),
+        attach_stdin,
+        attach_stdout,
+        attach_stderr,
+        tty: f.tty,
+        auto_remove,
+    })
+}
+
+impl ContainerConfig {
+    /// `run -d`: nothing is attached.
+    pub fn detach(&mut self) {
+        self.attach_stdin = false;
+        self.attach_stdout = false;
+        self.attach_stderr = false;
+        if let Some(m) = self.body.as_object_mut() {
+            for key in ["AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"] {
+                m.insert(key.into(), json!(false));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::FromArgMatches;
+
+    fn flags(args: &str) -> ContainerFlags {
+        let mut argv = vec!["berth", "create"];
+        argv.extend(args.split(' '));
+        let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+        match Cli::from_arg_matches(&m).unwrap().command {
+            Some(Command::Create(o)) => o.flags,
+            _ => panic!("not create"),
+        }
+    }
+
+    /// The body docker 28.2.2 sent for `docker run --rm busybox echo hi`.
+    const DOCKER_RUN_RM: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":["echo","hi"],"Image":"busybox","Volumes":{},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":true,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}"#;
+
+    #[test]
+    fn plain_run_matches_docker_byte_for_byte() {
+        let c = build(&flags("--rm busybox echo hi"), [0, 0]).unwrap();
+        assert_eq!(c.body.to_string(), DOCKER_RUN_RM);
+        assert!(c.auto_remove && c.attach_stdout && c.attach_stderr && !c.attach_stdin);
+    }
+
+    #[test]
+    fn many_flags_match_docker() {
+        let dir = std::env::temp_dir().join(format!("berth-envfile-{}", std::process::id()));
+        std::fs::write(&dir, "A=1\n# comment\nBERTH_TEST_UNSET_VAR\n\nC=x y\n").unwrap();
+        let args = format!(
+            "--name full1 -e X=1 --env-file {} --entrypoint /bin/sh -l a=b -l c -w /tmp -u 1000:1000 -h myhost \
+             --stop-signal SIGUSR1 --stop-timeout 5 --read-only --privileged --cap-add net_admin --cap-drop ALL \
+             --tmpfs /run:rw,size=1m --tmpfs /x --network host --shm-size 128m --ulimit nofile=1024:2048 \
+             --ulimit nproc=10 --group-add 10 --security-opt no-new-privileges --log-opt max-size=1m \
+             --restart on-failure:3 -i -t busybox -c hi",
+            dir.display()
+        );
+        let c = build(&flags(&args), [0, 0]).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        let b = &c.body;
+        assert_eq!(b["Hostname"], "myhost");
+        assert_eq!(b["User"], "1000:1000");
+        assert_eq!(b["AttachStdin"], true);
+        assert_eq!(b["Tty"], true);
+        assert_eq!(b["OpenStdin"], true);
+        assert_eq!(b["StdinOnce"], true);
+        assert_eq!(b["Env"], json!(["A=1", "C=x y", "X=1"]));
+        assert_eq!(b["Cmd"], json!(["-c", "hi"]));
+        assert_eq!(b["Entrypoint"], json!(["/bin/sh"]));
+        assert_eq!(b["Labels"], json!({"a": "b", "c": ""}));
+        assert_eq!(b["StopSignal"], "SIGUSR1");
+        assert_eq!(b["StopTimeout"], 5);
+        let hc = &b["HostConfig"];
+        assert_eq!(hc["LogConfig"], json!({"Type": "", "Config": {"max-size": "1m"}}));
+        assert_eq!(hc["NetworkMode"], "host");
+        assert_eq!(
+            hc["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(hc["CapAdd"], json!(["CAP_NET_ADMIN"]));
+        assert_eq!(hc["CapDrop"], json!(["ALL"]));
+        assert_eq!(hc["GroupAdd"], json!(["10"]));
+        assert_eq!(hc["Privileged"], true);
+        assert_eq!(hc["ReadonlyRootfs"], true);
+        assert_eq!(hc["SecurityOpt"], json!(["no-new-privileges"]));
+        assert_eq!(hc["Tmpfs"], json!({"/run": "rw,size=1m", "/x": ""}));
+        assert_eq!(hc["ShmSize"], 134217728);
+        assert_eq!(
+            hc["Ulimits"],
+            json!([{"Name": "nofile", "Hard": 2048, "Soft": 1024}, {"Name": "nproc", "Hard": 10, "Soft": 10}])
+        );
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        // Keys keep Go's struct order.
+        let keys: Vec<&String> = b.as_object().unwrap().keys().collect();
+        assert_eq!(keys[keys.len() - 4..], ["StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig"]);
+    }
+
+    #[test]
+    fn entrypoint_reset_and_detach() {
+        let mut c = build(&flags("--entrypoint= -i busybox"), [24, 80]).unwrap();
+        assert_eq!(c.body["Entrypoint"], json!([""]));
+        assert_eq!(c.body["Cmd"], Value::Null);
+        assert_eq!(c.body["HostConfig"]["ConsoleSize"], json!([24, 80]));
+        c.detach();
+        assert_eq!(c.body["AttachStdout"], false);
+        assert_eq!(c.body["StdinOnce"], false);
+        let c = build(&flags("-a stdout busybox"), [0, 0]).unwrap();
+        assert!(c.attach_stdout && !c.attach_stderr && !c.attach_stdin);
+    }
+
+    #[test]
+    fn validation_errors_use_docker_wording() {
+        let err = |args: &str| build(&flags(args), [0, 0]).unwrap_err();
+        assert_eq!(
+            err("--restart always --rm busybox"),
+            "conflicting options: cannot specify both --restart and --rm"
+        );
+        assert_eq!(
+            err("--restart x:y busybox"),
+            "invalid restart policy format: maximum retry count must be an integer"
+        );
+        assert_eq!(
+            err("--env-file /nonexistent/x busybox"),
+            "open /nonexistent/x: no such file or directory"
+        );
+        assert_eq!(err("--security-opt foo busybox"), "Invalid --security-opt: \"foo\"");
+        assert_eq!(err("--pid x busybox"), "--pid: invalid PID mode");
+        assert_eq!(
+            err("--log-driver none --log-opt a=b busybox"),
+            "invalid logging opts for driver none"
+        );
+        assert_eq!(
+            err("--network host --network mynet busybox"),
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+        );
+    }
+
+    #[test]
+    fn kv_files_like_docker() {
+        let lookup = |k: &str| (k == "SET").then(|| "v".to_string());
+        let parsed = parse_kv_text(
+            b"\xEF\xBB\xBFA=1\n  # c\nSET\nUNSET\n B= x \n",
+            Some(&lookup),
+        )
+        .unwrap();
+        assert_eq!(parsed, vec!["A=1", "SET=v", "B= x "]);
+        assert_eq!(
+            parse_kv_text(b"A B=1\n", None).unwrap_err(),
+            "variable 'A B' contains whitespaces"
+        );
+        assert_eq!(
+            parse_kv_text(b"=1\n", None).unwrap_err(),
+            "no variable name on line '=1'"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `rm`, `stop`, `kill` and `wait`: one request per container, results in order.
+
+use serde_json::Value;
+
+use crate::cli::{check_args, Arity, KillOpts, RmOpts, StopOpts, WaitOpts};
+use crate::client::{read_json, Query};
+use crate::commands::App;
+use crate::error::{CliError, Result};
+
+/// docker's `errors.Join` of the failures (exit 1), or success.
+fn joined(errors: Vec<String>) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::other(errors.join("\n")))
+    }
+}
+
+pub async fn remove(app: &mut App, o: RmOpts, path: &str) -> Result<()> {
+    check_args(path, &o.args, Arity::Min(1))?;
+    let mut query: Query = Vec::new();
+    if o.volumes {
+        query.push(("v", "1".into()));
+    }
+    if o.link {
+        query.push(("link", "1".into()));
+    }
+    if o.force {
+        query.push(("force", "1".into()));
+    }
+    let mut errors = Vec::new();
+    for name in &o.args {
+        let id = name.trim_matches('/');
+        if id.is_empty() {
+            errors.push("container name cannot be empty".to_string());
+            continue;
+        }
+        match app
+            .client
+            .delete(&format!("/containers/{id}"), &query)
+            .await
+        {
+            Ok(_) => app.print(&format!("{name}\n"))?,
+            Err(e) if o.force && e.is_not_found() => app.eprint(&format!("{e}\n")),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    joined(errors)
+}
+
+pub async fn stop(app: &mut App, o: StopOpts, path: &str) -> Result<()> {
+    if o.time.is_some() {
+        // pflag's notice for a deprecated flag, printed while parsing.
+        app.print("Flag --time has been deprecated, use --timeout instead\n")?;
+    }
+    if o.time.is_some() && o.timeout.is_some() {
+        return Err(CliError::other(
+            "conflicting options: cannot specify both --timeout and --time",
+        ));
+    }
+    check_args(path, &o.args, Arity::Min(1))?;
+    let mut query: Query = Vec::new();
+    if let Some(t) = o.timeout.or(o.time) {
+        query.push(("t", t.to_string()));
+    }
+    if let Some(s) = o.signal.as_ref().filter(|s| !s.is_empty()) {
+        query.push(("signal", s.clone()));
+    }
+    let mut errors = Vec::new();
+    for name in &o.args {
+        match app
+            .client
+            .post(&format!("/containers/{name}/stop"), &query)
+            .await
+        {
+            Ok(_) => app.print(&format!("{name}\n"))?,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    joined(errors)
+}
+
+pub async fn kill(app: &mut App, o: KillOpts, path: &str) -> Result<()> {
+    check_args(path, &o.args, Arity::Min(1))?;
+    let mut query: Query = Vec::new();
+    if let Some(s) = o.signal.as_ref().filter(|s| !s.is_empty()) {
+        query.push(("signal", s.clone()));
+    }
+    let mut errors = Vec::new();
+    for name in &o.args {
+        match app
+            .client
+            .post(&format!("/containers/{name}/kill"), &query)
+            .await
+        {
+            Ok(_) => app.print(&format!("{name}\n"))?,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    joined(errors)
+}
+
+pub async fn wait(app: &mut App, o: WaitOpts, path: &str) -> Result<()> {
+    check_args(path, &o.args, Arity::Min(1))?;
+    let mut errors = Vec::new();
+    for name in &o.args {
+        let result = async {
+            let resp = app
+                .client
+                .post(&format!("/containers/{name}/wait"), &Vec::new())
+                .await?;
+            read_json(resp).await
+        }
+        .await;
+        match result {
+            Ok(v) => {
+                let code = v.get("StatusCode").and_then(Value::as_i64).unwrap_or(0);
+                app.print(&format!("{code}\n"))?;
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    joined(errors)
+}
