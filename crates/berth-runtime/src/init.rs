@@ -210,11 +210,20 @@ pub(crate) fn run(plan: Plan, stdio: Stdio, start: OwnedFd, report_fd: OwnedFd) 
     let err = match resolve_program(&plan) {
         Ok(prog) => nix::unistd::execve(&prog, &plan.args, &plan.env)
             .err()
-            .map(|e| format!("exec {}: {e}", prog.to_string_lossy())),
+            .map(|e| exec_error(&prog.to_string_lossy(), e)),
         Err(e) => Some(e),
     };
     report(&report_fd, &err.unwrap_or_default());
     std::process::exit(127);
+}
+
+/// runc's wording, which clients match to pick exit codes (127 not found, 126 denied).
+fn exec_error(prog: &str, e: nix::Error) -> String {
+    match e {
+        nix::Error::ENOENT => format!("exec: \"{prog}\": stat {prog}: no such file or directory"),
+        nix::Error::EACCES => format!("exec: \"{prog}\": permission denied"),
+        e => format!("exec {prog}: {}", e.desc().to_lowercase()),
+    }
 }
 
 /// Finds the program in the container's PATH (after pivot_root, so `/` is the container's).

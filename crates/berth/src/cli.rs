@@ -453,7 +453,11 @@ pub struct ContainerFlags {
     pub workdir: Option<String>,
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<String>,
 }
 
@@ -537,7 +541,12 @@ pub struct LogsOpts {
     #[arg(long = "since", value_name = "string")]
     pub since: Option<String>,
     /// Number of lines to show from the end of the logs
-    #[arg(short = 'n', long = "tail", value_name = "string", default_value = "all")]
+    #[arg(
+        short = 'n',
+        long = "tail",
+        value_name = "string",
+        default_value = "all"
+    )]
     pub tail: String,
     /// Show timestamps
     #[arg(short = 't', long = "timestamps")]

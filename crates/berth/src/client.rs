@@ -269,7 +269,8 @@ impl Client {
         query: &Query<'_>,
         body: &Value,
     ) -> Result<Response<Incoming>> {
-        let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| CliError::other(e.to_string()))?);
+        let bytes =
+            Bytes::from(serde_json::to_vec(body).map_err(|e| CliError::other(e.to_string()))?);
         let body = Full::new(bytes).map_err(|never| match never {}).boxed();
         self.request(Method::POST, path, query, body, Some("application/json"))
             .await

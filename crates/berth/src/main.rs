@@ -134,7 +134,8 @@ fn handle_clap_error(e: clap::Error, args: &[String]) -> Result<(), CliError> {
         ErrorKind::InvalidSubcommand => {
             let sub = context(ContextKind::InvalidSubcommand);
             let parent = path.split(' ').next().unwrap_or("").to_string();
-            let is_group = matches!(parent.as_str(), "image" | "system" | "container") && parent != sub;
+            let is_group =
+                matches!(parent.as_str(), "image" | "system" | "container") && parent != sub;
             if is_group {
                 Err(CliError::other(format!(
                     "berth: unknown command: berth {parent} {sub}\n\nUsage:  berth {parent}\n\nRun 'berth {parent} --help' for more information"

@@ -103,14 +103,22 @@ pub fn merge_config(
         );
     }
     c.insert("Env".into(), json!(env));
-    // An Entrypoint in the request resets the image's Cmd, as in Docker.
-    let entrypoint = match req("Entrypoint") {
-        Some(v) => strs(Some(v)).filter(|e| !e.is_empty()),
+    // An Entrypoint in the request resets the image's Cmd, as in Docker; `--entrypoint ""`
+    // arrives as [""] and means no entrypoint, with the image's Cmd still applying.
+    let req_entrypoint = strs(req("Entrypoint")).map(|e| {
+        if e.len() == 1 && e[0].is_empty() {
+            Vec::new()
+        } else {
+            e
+        }
+    });
+    let entrypoint = match &req_entrypoint {
+        Some(e) => Some(e.clone()).filter(|e| !e.is_empty()),
         None => strs(img.get("Entrypoint")),
     };
     let cmd = match strs(req("Cmd")).filter(|c| !c.is_empty()) {
         Some(c) => Some(c),
-        None if req("Entrypoint").is_some() => None,
+        None if req_entrypoint.as_ref().is_some_and(|e| !e.is_empty()) => None,
         None => strs(img.get("Cmd")),
     };
     c.insert("Cmd".into(), json!(cmd));
@@ -158,50 +166,64 @@ pub fn merge_config(
     c
 }
 
-/// Resolves `user[:group]` through the container's `/etc/passwd` and `/etc/group`.
-pub fn resolve_user(rootfs: &std::path::Path, user: &str) -> Result<(u32, u32, Vec<u32>), String> {
+/// A user resolved through the container's `/etc/passwd` and `/etc/group`.
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups; the primary group is among them, as Docker sets it.
+    pub groups: Vec<u32>,
+    /// The passwd entry's home, `/` for users without an entry (Docker's `HOME`).
+    pub home: String,
+}
+
+fn entries(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .collect()
+}
+
+/// Resolves `user[:group]` (names or ids) as Docker does.
+pub fn resolve_user(rootfs: &std::path::Path, user: &str) -> Result<ResolvedUser, String> {
     let read = |f: &str| {
         std::fs::read_to_string(berth_runtime::secure_join(rootfs, std::path::Path::new(f)).ok()?)
             .ok()
     };
-    let passwd = read("/etc/passwd").unwrap_or_default();
-    let group = read("/etc/group").unwrap_or_default();
+    let passwd_text = read("/etc/passwd").unwrap_or_default();
+    let group_text = read("/etc/group").unwrap_or_default();
+    let passwd = entries(&passwd_text);
+    let groups = entries(&group_text);
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let (uid, mut gid, name) = if u.is_empty() {
-        (0, 0, "root".to_string())
-    } else if let Ok(n) = u.parse::<u32>() {
-        let entry = passwd
-            .lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .find(|f| f.len() > 3 && f[2] == u);
-        (
-            n,
-            entry.as_ref().and_then(|f| f[3].parse().ok()).unwrap_or(0),
-            entry.map(|f| f[0].to_string()).unwrap_or_default(),
-        )
-    } else {
-        let entry = passwd
-            .lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .find(|f| f.len() > 3 && f[0] == u)
-            .ok_or_else(|| {
-                format!("unable to find user {u}: no matching entries in passwd file")
-            })?;
-        (
-            entry[2].parse().unwrap_or(0),
-            entry[3].parse().unwrap_or(0),
-            u.to_string(),
-        )
+    let u = if u.is_empty() { "0" } else { u };
+    let entry = match u.parse::<u32>() {
+        Ok(_) => passwd.iter().find(|f| f.len() > 3 && f[2] == u),
+        Err(_) => Some(
+            passwd
+                .iter()
+                .find(|f| f.len() > 3 && f[0] == u)
+                .ok_or_else(|| {
+                    format!("unable to find user {u}: no matching entries in passwd file")
+                })?,
+        ),
     };
+    let uid: u32 = match entry {
+        Some(f) => f[2].parse().unwrap_or(0),
+        None => u.parse().unwrap_or(0),
+    };
+    let mut gid: u32 = entry.and_then(|f| f[3].parse().ok()).unwrap_or(0);
+    let name = entry.map(|f| f[0]).unwrap_or("");
+    let home = entry
+        .and_then(|f| f.get(5))
+        .filter(|h| !h.is_empty())
+        .map(|h| h.to_string())
+        .unwrap_or_else(|| "/".into());
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => group
-                .lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
+            Err(_) => groups
+                .iter()
                 .find(|f| f.len() > 2 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
                 .ok_or_else(|| {
@@ -209,17 +231,21 @@ pub fn resolve_user(rootfs: &std::path::Path, user: &str) -> Result<(u32, u32, V
                 })?,
         };
     }
-    // Supplementary groups: every group listing the user by name.
-    let mut extra: Vec<u32> = group
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
+    let mut extra: Vec<u32> = groups
+        .iter()
         .filter(|f| f.len() > 3 && !name.is_empty() && f[3].split(',').any(|m| m == name))
         .filter_map(|f| f[2].parse().ok())
-        .filter(|g| *g != gid)
+        .filter(|x| *x != gid)
         .collect();
     extra.sort_unstable();
     extra.dedup();
-    Ok((uid, gid, extra))
+    extra.insert(0, gid);
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        groups: extra,
+        home,
+    })
 }
 
 pub struct SpecInput<'a> {
@@ -238,14 +264,19 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     if args.is_empty() {
         return Err("no command specified".into());
     }
-    let (uid, gid, mut extra) = resolve_user(
+    let user = resolve_user(
         i.rootfs,
         c.get("User").and_then(Value::as_str).unwrap_or(""),
     )?;
+    let (uid, gid, mut extra) = (user.uid, user.gid, user.groups);
     for g in strs(hc.get("GroupAdd")).unwrap_or_default() {
         if let Ok(n) = g.parse() {
             extra.push(n);
         }
+    }
+    let mut env: Vec<String> = strs(c.get("Env")).unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
     }
     let privileged = hc
         .get("Privileged")
@@ -365,7 +396,7 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
             "terminal": c.get("Tty").and_then(Value::as_bool).unwrap_or(false),
             "user": {"uid": uid, "gid": gid, "additionalGids": extra},
             "args": args,
-            "env": c.get("Env").cloned().unwrap_or(json!([])),
+            "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
             "rlimits": rlimits,
@@ -455,7 +486,7 @@ mod tests {
         std::fs::create_dir(d.path().join("etc")).unwrap();
         std::fs::write(
             d.path().join("etc/passwd"),
-            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/home:/bin/false\n",
         )
         .unwrap();
         std::fs::write(
@@ -463,16 +494,21 @@ mod tests {
             "root:x:0:\nnogroup:x:65534:\nwheel:x:10:nobody\n",
         )
         .unwrap();
-        assert_eq!(resolve_user(d.path(), "").unwrap(), (0, 0, vec![]));
+        let r = |u: &str| resolve_user(d.path(), u).map(|r| (r.uid, r.gid, r.groups, r.home));
+        assert_eq!(r("").unwrap(), (0, 0, vec![0], "/root".to_string()));
         assert_eq!(
-            resolve_user(d.path(), "nobody").unwrap(),
-            (65534, 65534, vec![10])
+            r("nobody").unwrap(),
+            (65534, 65534, vec![65534, 10], "/home".to_string())
         );
         assert_eq!(
-            resolve_user(d.path(), "1000:wheel").unwrap(),
-            (1000, 10, vec![])
+            r("1000:wheel").unwrap(),
+            (1000, 10, vec![10], "/".to_string())
         );
-        assert!(resolve_user(d.path(), "ghost")
+        assert_eq!(
+            r("nobody:root").unwrap(),
+            (65534, 0, vec![0, 10], "/home".to_string())
+        );
+        assert!(r("ghost")
             .unwrap_err()
             .contains("unable to find user ghost"));
     }

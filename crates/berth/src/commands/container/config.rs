@@ -311,7 +311,10 @@ fn networks(values: &[String]) -> Result<(String, Map<String, Value>), String> {
         }
         let ep = endpoint(a)?;
         if endpoints.contains_key(&a.target) {
-            return Err(format!("network {:?} is specified multiple times", a.target));
+            return Err(format!(
+                "network {:?} is specified multiple times",
+                a.target
+            ));
         }
         // A single network without options is left to the daemon.
         if attachments.len() == 1 && is_empty_endpoint(a) {
@@ -368,7 +371,9 @@ pub fn build(f: &ContainerFlags, console_size: [u16; 2]) -> Result<ContainerConf
     let pid = f.pid.clone().unwrap_or_default();
     let pid_ok = pid.is_empty()
         || pid == "host"
-        || pid.strip_prefix("container:").is_some_and(|c| !c.is_empty());
+        || pid
+            .strip_prefix("container:")
+            .is_some_and(|c| !c.is_empty());
     if !pid_ok {
         return Err("--pid: invalid PID mode".into());
     }
@@ -389,7 +394,10 @@ pub fn build(f: &ContainerFlags, console_size: [u16; 2]) -> Result<ContainerConf
     };
 
     let mut config = Map::new();
-    config.insert("Hostname".into(), json!(f.hostname.clone().unwrap_or_default()));
+    config.insert(
+        "Hostname".into(),
+        json!(f.hostname.clone().unwrap_or_default()),
+    );
     config.insert(
         "Domainname".into(),
         json!(f.domainname.clone().unwrap_or_default()),
@@ -508,7 +516,12 @@ pub fn build(f: &ContainerFlags, console_size: [u16; 2]) -> Result<ContainerConf
     hc.insert("OomKillDisable".into(), json!(false));
     hc.insert("PidsLimit".into(), json!(0));
     hc.insert("Ulimits".into(), json!(ulimits));
-    for key in ["CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"] {
+    for key in [
+        "CpuCount",
+        "CpuPercent",
+        "IOMaximumIOps",
+        "IOMaximumBandwidth",
+    ] {
         hc.insert(key.into(), json!(0));
     }
     hc.insert("MaskedPaths".into(), system_paths.clone());
@@ -606,7 +619,10 @@ mod tests {
         assert_eq!(b["StopSignal"], "SIGUSR1");
         assert_eq!(b["StopTimeout"], 5);
         let hc = &b["HostConfig"];
-        assert_eq!(hc["LogConfig"], json!({"Type": "", "Config": {"max-size": "1m"}}));
+        assert_eq!(
+            hc["LogConfig"],
+            json!({"Type": "", "Config": {"max-size": "1m"}})
+        );
         assert_eq!(hc["NetworkMode"], "host");
         assert_eq!(
             hc["RestartPolicy"],
@@ -627,7 +643,15 @@ mod tests {
         assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
         // Keys keep Go's struct order.
         let keys: Vec<&String> = b.as_object().unwrap().keys().collect();
-        assert_eq!(keys[keys.len() - 4..], ["StopSignal", "StopTimeout", "HostConfig", "NetworkingConfig"]);
+        assert_eq!(
+            keys[keys.len() - 4..],
+            [
+                "StopSignal",
+                "StopTimeout",
+                "HostConfig",
+                "NetworkingConfig"
+            ]
+        );
     }
 
     #[test]
@@ -658,7 +682,10 @@ mod tests {
             err("--env-file /nonexistent/x busybox"),
             "open /nonexistent/x: no such file or directory"
         );
-        assert_eq!(err("--security-opt foo busybox"), "Invalid --security-opt: \"foo\"");
+        assert_eq!(
+            err("--security-opt foo busybox"),
+            "Invalid --security-opt: \"foo\""
+        );
         assert_eq!(err("--pid x busybox"), "--pid: invalid PID mode");
         assert_eq!(
             err("--log-driver none --log-opt a=b busybox"),

@@ -12,7 +12,8 @@ use crate::format::units::{human_since, human_size_with_precision};
 use crate::format::value::from_json;
 use crate::format::{ellipsis, render_rows, truncate_id, Template, TABLE_KEY};
 
-const DEFAULT_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 const RAW_FORMAT: &str = "container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\nstate: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\nlabels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n";
 
 /// Go type named in template errors for container rows.
@@ -417,7 +418,11 @@ mod tests {
     #[test]
     fn json_rows_have_docker_keys() {
         let now = now();
-        let row = container_row(&summary("abc", "web", "x", "Created", now.timestamp()), true, now);
+        let row = container_row(
+            &summary("abc", "web", "x", "Created", now.timestamp()),
+            true,
+            now,
+        );
         let out = render_rows("json", &[row], CONTAINER_HEADER, CONTAINER_CONTEXT).unwrap();
         assert!(
             out.starts_with(r#"{"Command":"\"x\"","CreatedAt":"#),
@@ -432,7 +437,10 @@ mod tests {
     #[test]
     fn formats_and_quoting() {
         assert_eq!(container_format("", true, false), "{{.ID}}");
-        assert_eq!(container_format("table", false, true), format!("{DEFAULT_TABLE}\\t{{{{.Size}}}}"));
+        assert_eq!(
+            container_format("table", false, true),
+            format!("{DEFAULT_TABLE}\\t{{{{.Size}}}}")
+        );
         assert_eq!(container_format("{{.Names}}", true, false), "{{.ID}}");
         assert_eq!(go_quote("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\x01é\"");
         assert!(check_template("{{.Names}} {{.Status}}").is_ok());

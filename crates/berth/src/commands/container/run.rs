@@ -110,9 +110,7 @@ impl CidFile {
     fn write(&mut self, id: &str) -> Result<()> {
         if let Some(path) = &self.path {
             std::fs::write(path, id).map_err(|e| {
-                CliError::other(format!(
-                    "failed to write the container ID to the file: {e}"
-                ))
+                CliError::other(format!("failed to write the container ID to the file: {e}"))
             })?;
             self.written = true;
         }
@@ -166,7 +164,9 @@ async fn pull_image(app: &mut App, reference: &Reference, f: &ContainerFlags) ->
 }
 
 fn is_64_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// docker's `createContainer`: create, pulling the image first when it is missing.
@@ -400,14 +400,17 @@ fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
             .await;
             let Some(name) = next.0 else { return };
             let query: Query = vec![("signal", name.to_string())];
-            let _ = client
-                .post(&format!("/containers/{id}/kill"), &query)
-                .await;
+            let _ = client.post(&format!("/containers/{id}/kill"), &query).await;
         }
     })
 }
 
-fn attach_query(stdin: bool, stdout: bool, stderr: bool, detach_keys: Option<&str>) -> Query<'static> {
+fn attach_query(
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    detach_keys: Option<&str>,
+) -> Query<'static> {
     let mut q: Query = vec![("stream", "1".into())];
     if stdin {
         q.push(("stdin", "1".into()));
@@ -469,7 +472,11 @@ pub async fn run(app: &mut App, o: RunOpts, path: &str) -> Result<()> {
     } else {
         None
     };
-    let condition = if cfg.auto_remove { "removed" } else { "next-exit" };
+    let condition = if cfg.auto_remove {
+        "removed"
+    } else {
+        "next-exit"
+    };
     let wait = app
         .client
         .post(
@@ -609,10 +616,7 @@ mod tests {
             to_status_error(daemon("exec: \"/etc\": permission denied")).exit_code(),
             126
         );
-        assert_eq!(
-            to_status_error(daemon("No such image: x")).exit_code(),
-            125
-        );
+        assert_eq!(to_status_error(daemon("No such image: x")).exit_code(), 125);
     }
 
     #[test]

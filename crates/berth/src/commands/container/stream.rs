@@ -73,14 +73,10 @@ impl<O: Write, E: Write> StdCopy<O, E> {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), String> {
         for (kind, payload) in self.demux.push(chunk)? {
             let result = match kind {
-                StreamKind::Stdin | StreamKind::Stdout => self
-                    .out
-                    .write_all(&payload)
-                    .and_then(|()| self.out.flush()),
-                StreamKind::Stderr => self
-                    .err
-                    .write_all(&payload)
-                    .and_then(|()| self.err.flush()),
+                StreamKind::Stdin | StreamKind::Stdout => {
+                    self.out.write_all(&payload).and_then(|()| self.out.flush())
+                }
+                StreamKind::Stderr => self.err.write_all(&payload).and_then(|()| self.err.flush()),
                 StreamKind::System => {
                     return Err(format!(
                         "error from daemon in stream: {}",
