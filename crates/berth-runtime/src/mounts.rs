@@ -231,7 +231,6 @@ fn dev_symlinks(rootfs: &Path) -> Result<(), RuntimeError> {
         ("dev/stdout", "/proc/self/fd/1"),
         ("dev/stderr", "/proc/self/fd/2"),
         ("dev/ptmx", "pts/ptmx"),
-        ("dev/core", "/proc/kcore"),
     ] {
         let p = rootfs.join(link);
         if p.symlink_metadata().is_ok() || !rootfs.join("dev").is_dir() {

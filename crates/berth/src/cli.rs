@@ -833,6 +833,76 @@ pub fn command() -> clap::Command {
     go_bools(<Cli as clap::CommandFactory>::command())
 }
 
+/// Stands in for a `--` that belongs to a container's command (see [`protect_dashdash`]).
+pub const DASHDASH_SENTINEL: &str = "\u{1}--";
+
+/// `run` and `create` stop parsing flags at the image (pflag's `SetInterspersed(false)`),
+/// so a `--` after the image is part of the container's command; clap would swallow it
+/// as its end-of-options marker. Such a `--` is replaced by [`DASHDASH_SENTINEL`].
+pub fn protect_dashdash(args: &[String]) -> Vec<String> {
+    let mut out = args.to_vec();
+    let mut cmd = command();
+    let takes_value = |a: &clap::Arg| {
+        a.get_num_args().is_none_or(|n| n.min_values() > 0)
+            && matches!(
+                a.get_action(),
+                clap::ArgAction::Set | clap::ArgAction::Append
+            )
+    };
+    let mut i = 1;
+    while i < out.len() {
+        let arg = out[i].clone();
+        if arg == "--" {
+            return out;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            if !long.contains('=') {
+                let known = cmd
+                    .get_arguments()
+                    .find(|a| {
+                        a.get_long() == Some(long)
+                            || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+                    })
+                    .cloned();
+                if known.is_some_and(|a| takes_value(&a)) {
+                    i += 1;
+                }
+            }
+        } else if let Some(shorts) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
+            for (pos, c) in shorts.char_indices() {
+                let known = cmd
+                    .get_arguments()
+                    .find(|a| a.get_short() == Some(c))
+                    .cloned();
+                if known.is_some_and(|a| takes_value(&a)) {
+                    if pos + c.len_utf8() == shorts.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            let sub = cmd
+                .get_subcommands()
+                .find(|s| s.get_name() == arg || s.get_all_aliases().any(|a| a == arg))
+                .cloned();
+            match sub {
+                Some(sub) => cmd = sub,
+                None => {
+                    if matches!(cmd.get_name(), "run" | "create")
+                        && out.get(i + 1).is_some_and(|a| a == "--")
+                    {
+                        out[i + 1] = DASHDASH_SENTINEL.to_string();
+                    }
+                    return out;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Go's `strconv.ParseBool`, which pflag uses for `--flag=value` on boolean flags.
 pub fn go_bool(value: &str) -> Result<bool, String> {
     match value {
@@ -1018,6 +1088,89 @@ mod tests {
         );
         assert_eq!(guess_path(&a("berth image list --bogus")), "image ls");
         assert_eq!(guess_path(&a("berth --bogus")), "");
+    }
+
+    #[test]
+    fn keeps_dashdash_after_the_image() {
+        let a = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            protect_dashdash(&a("berth -H x run -e A --rm busybox -- echo")),
+            a("berth -H x run -e A --rm busybox \u{1}-- echo")
+        );
+        assert_eq!(
+            protect_dashdash(&a("berth container create -it -u 1 busybox -- x")),
+            a("berth container create -it -u 1 busybox \u{1}-- x")
+        );
+        assert_eq!(
+            protect_dashdash(&a("berth run -- busybox -- x")),
+            a("berth run -- busybox -- x")
+        );
+        assert_eq!(protect_dashdash(&a("berth ps -- x")), a("berth ps -- x"));
+    }
+
+    #[test]
+    fn run_takes_the_rest_as_the_command() {
+        use clap::FromArgMatches;
+        let parse = |args: &[&str]| {
+            let m = command().try_get_matches_from(args).unwrap();
+            match Cli::from_arg_matches(&m).unwrap().command {
+                Some(Command::Run(o)) => o,
+                _ => panic!("not run"),
+            }
+        };
+        let o = parse(&[
+            "berth", "run", "-dit", "--rm", "busybox", "echo", "--rm", "-d",
+        ]);
+        assert!(o.detach && o.flags.interactive && o.flags.tty && o.flags.rm);
+        assert_eq!(o.flags.image.as_deref(), Some("busybox"));
+        assert_eq!(o.flags.command, ["echo", "--rm", "-d"]);
+        assert!(o.sig_proxy);
+        let o = parse(&["berth", "run", "--sig-proxy=false", "-h", "host", "busybox"]);
+        assert!(!o.sig_proxy);
+        assert_eq!(o.flags.hostname.as_deref(), Some("host"));
+        assert!(command()
+            .try_get_matches_from(["berth", "run", "--bogus", "busybox"])
+            .is_err());
+    }
+
+    #[test]
+    fn value_parsers_match_go() {
+        assert_eq!(go_int("-1"), Ok(-1));
+        assert_eq!(go_int("0x10"), Ok(16));
+        assert_eq!(
+            go_int("abc"),
+            Err("strconv.ParseInt: parsing \"abc\": invalid syntax".into())
+        );
+        assert_eq!(ram_in_bytes("128m"), Ok(134217728));
+        assert_eq!(ram_in_bytes("1.5GiB"), Ok(1610612736));
+        assert_eq!(ram_in_bytes("10"), Ok(10));
+        assert_eq!(ram_in_bytes("12q"), Err("invalid suffix: 'q'".into()));
+        assert_eq!(ram_in_bytes("x"), Err("invalid size: 'x'".into()));
+        assert_eq!(
+            parse_ulimit("nofile=1024:2048"),
+            Ok(Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            })
+        );
+        assert_eq!(
+            parse_ulimit("foo=1"),
+            Err("invalid ulimit type: foo".into())
+        );
+        assert_eq!(
+            parse_ulimit("nofile=3:2"),
+            Err("ulimit soft limit must be less than or equal to hard limit: 3 > 2".into())
+        );
+        assert_eq!(
+            validate_env("=x"),
+            Err("invalid environment variable: =x".into())
+        );
+        assert_eq!(validate_attach("STDOUT"), Ok("stdout".into()));
+        assert_eq!(
+            validate_label(" =x"),
+            Err("invalid label ' =x': empty name".into())
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@ use clap::Command;
 
 use crate::cli::{command, usage};
 
-const COLUMNS: usize = 80;
+/// docker wraps at `defaultTermWidth - 1` (pflag's `FlagUsagesWrapped(width - 1)`).
+const COLUMNS: usize = 79;
 
 /// Help for the command at `path` ("" for the root, "image ls", ...).
 pub fn render(path: &str) -> String {

@@ -34,7 +34,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), CliError> {
-    let matches = match cli::command().try_get_matches_from(args) {
+    let protected = cli::protect_dashdash(args);
+    let matches = match cli::command().try_get_matches_from(&protected) {
         Ok(m) => m,
         Err(e) => return handle_clap_error(e, args),
     };
@@ -59,7 +60,8 @@ fn run(args: &[String]) -> Result<(), CliError> {
     runtime.shutdown_background();
     let show_group_help = result?;
     if show_group_help {
-        stdout(&help::render(&guess_path(args)));
+        // docker prints a bare group's help on stderr.
+        eprint!("{}", help::render(&guess_path(args)));
     }
     Ok(())
 }

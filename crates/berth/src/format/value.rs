@@ -122,7 +122,18 @@ fn convert(v: &Json, key: Option<&str>) -> Value {
                 .map(|(k, e)| (k.clone(), convert(e, Some(k))))
                 .collect();
             if !o.is_empty() {
-                map.insert(HIDDEN_JSON.to_string(), Value::String(v.to_string()));
+                // Keys starting with U+0001 are data for helper functions, not JSON.
+                let text = if o.keys().any(|k| k.starts_with('\u{1}')) {
+                    let visible: serde_json::Map<String, Json> = o
+                        .iter()
+                        .filter(|(k, _)| !k.starts_with('\u{1}'))
+                        .map(|(k, e)| (k.clone(), e.clone()))
+                        .collect();
+                    Json::Object(visible).to_string()
+                } else {
+                    v.to_string()
+                };
+                map.insert(HIDDEN_JSON.to_string(), Value::String(text));
                 if !key.is_some_and(|k| MAP_FIELDS.contains(&k)) {
                     map.insert(HIDDEN_STRUCT.to_string(), Value::Bool(true));
                 }

@@ -367,6 +367,15 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
     ])?;
     let mut recs: Vec<Record> = d.containers.all().iter().map(|c| c.record()).collect();
     recs.sort_by(|a, b| b.created.cmp(&a.created));
+    // `limit` (`ps -n`/`-l`) counts all containers, newest first, whatever their state.
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .filter(|l| *l > 0);
+    if let Some(l) = limit {
+        recs.truncate(l as usize);
+    }
+    let all = all || limit.is_some();
     let mut out = Vec::new();
     for r in recs {
         let running = r.state.status == "running";
@@ -415,6 +424,18 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
                     .filter_map(|v| v.as_str().map(str::to_string)),
             );
         }
+        // Docker quotes arguments that contain spaces.
+        let cmd: Vec<String> = cmd
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if i > 0 && a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
         out.push(json!({
             "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
             "Command": cmd.join(" "),

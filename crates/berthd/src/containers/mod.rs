@@ -481,6 +481,12 @@ impl Containers {
         std::fs::create_dir_all(&bundle).map_err(internal)?;
         let _ = std::fs::remove_file(bundle.join("exit.json"));
         berth_store::write_json(&bundle.join("config.json"), &spec).map_err(internal)?;
+        // Docker marks its containers' roots with an empty /.dockerenv; tools test for it.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(rootfs.join(".dockerenv"));
         let shim_log = std::fs::File::create(bundle.join("shim.log")).map_err(internal)?;
         let open_stdin = rec
             .config

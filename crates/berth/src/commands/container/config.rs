@@ -38,20 +38,17 @@ pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
     format!("open {path}: {reason}")
 }
 
+/// Looks up a variable named without a value (`os.LookupEnv` for env files).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// docker's `kvfile.Parse`: `KEY=value` lines, comments and blank lines skipped, a bare
 /// `KEY` looked up with `lookup` (and dropped when unset).
-pub fn parse_kv_file(
-    path: &str,
-    lookup: Option<&dyn Fn(&str) -> Option<String>>,
-) -> Result<Vec<String>, String> {
+pub fn parse_kv_file(path: &str, lookup: Option<Lookup<'_>>) -> Result<Vec<String>, String> {
     let data = std::fs::read(path).map_err(|e| go_open_error(path, &e))?;
     parse_kv_text(&data, lookup).map_err(|e| format!("invalid env file ({path}): {e}"))
 }
 
-fn parse_kv_text(
-    data: &[u8],
-    lookup: Option<&dyn Fn(&str) -> Option<String>>,
-) -> Result<Vec<String>, String> {
+fn parse_kv_text(data: &[u8], lookup: Option<Lookup<'_>>) -> Result<Vec<String>, String> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let mut out = Vec::new();
     for (n, raw) in data.split(|&b| b == b'\n').enumerate() {
@@ -350,7 +347,18 @@ pub fn build(f: &ContainerFlags, console_size: [u16; 2]) -> Result<ContainerConf
         let (k, v) = t.split_once(':').unwrap_or((t.as_str(), ""));
         tmpfs.insert(k.to_string(), v.to_string());
     }
-    let cmd = list_or_null(&f.command);
+    let command: Vec<String> = f
+        .command
+        .iter()
+        .map(|a| {
+            if a == crate::cli::DASHDASH_SENTINEL {
+                "--".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let cmd = list_or_null(&command);
     let entrypoint = match &f.entrypoint {
         Some(e) => json!([e]),
         None => Value::Null,

@@ -7,6 +7,7 @@ use crate::cli::{check_args, Arity, PsOpts};
 use crate::client::Query;
 use crate::commands::{parse_filters, App};
 use crate::error::{CliError, Result};
+use crate::format::template::HIDDEN_LABELS;
 use crate::format::time::go_time_string;
 use crate::format::units::{human_since, human_size_with_precision};
 use crate::format::value::from_json;
@@ -295,7 +296,60 @@ pub fn container_row(c: &Value, trunc: bool, now: chrono::DateTime<chrono::Utc>)
     m.insert("Size".into(), json!(size));
     m.insert("State".into(), json!(str_field(c, "State")));
     m.insert("Status".into(), json!(str_field(c, "Status")));
+    m.insert(
+        HIDDEN_LABELS.into(),
+        c.get("Labels").cloned().unwrap_or_else(|| json!({})),
+    );
     Value::Object(m)
+}
+
+/// `.Label "name"` is a method call with an argument, which gtmpl cannot evaluate on a
+/// field: inside actions it becomes `_label . "name"` (`_label $ "name"` for `$.Label`).
+fn rewrite_label_calls(format: &str) -> String {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == ')' || c == '.';
+    let mut out = String::with_capacity(format.len());
+    let mut rest = format;
+    let mut in_action = false;
+    while !rest.is_empty() {
+        if !in_action {
+            match rest.find("{{") {
+                Some(i) => {
+                    out.push_str(&rest[..i + 2]);
+                    rest = &rest[i + 2..];
+                    in_action = true;
+                }
+                None => {
+                    out.push_str(rest);
+                    rest = "";
+                }
+            }
+            continue;
+        }
+        if rest.starts_with("}}") {
+            out.push_str("}}");
+            rest = &rest[2..];
+            in_action = false;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix(".Label") {
+            let followed_by_arg = after.starts_with([' ', '\t']);
+            let prev = out.chars().last();
+            if followed_by_arg && !prev.is_some_and(is_ident) {
+                if prev == Some('$') {
+                    out.pop();
+                    out.push_str("_label $");
+                } else {
+                    out.push_str("_label .");
+                }
+                rest = after;
+                continue;
+            }
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// docker's check of a `--format` template: it must parse and execute on an empty
@@ -313,7 +367,7 @@ fn check_template(format: &str) -> Result<()> {
 pub async fn list(app: &mut App, o: PsOpts, path: &str) -> Result<()> {
     let filters = parse_filters(path, &o.filter, "-f, --filter")?;
     check_args(path, &o.args, Arity::None)?;
-    let source = o.format.clone().unwrap_or_default();
+    let source = rewrite_label_calls(&o.format.clone().unwrap_or_default());
     if !source.is_empty() && o.quiet {
         app.eprint("WARNING: Ignoring custom format, because both --format and --quiet are set.\n");
     }
@@ -448,6 +502,29 @@ mod tests {
             check_template("{{.Nope}}").unwrap_err().to_string(),
             "failed to execute template: template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope in type *formatter.ContainerContext"
         );
+    }
+
+    #[test]
+    fn label_method_calls() {
+        assert_eq!(
+            rewrite_label_calls(
+                "table {{.ID}}\t{{.Label \"a.b\"}} .Label \"x\" {{$.Label \"c\" | upper}}"
+            ),
+            "table {{.ID}}\t{{_label . \"a.b\"}} .Label \"x\" {{_label $ \"c\" | upper}}"
+        );
+        assert_eq!(rewrite_label_calls("{{.Labels}}"), "{{.Labels}}");
+        let now = now();
+        let row = container_row(&summary("abc", "web", "x", "Created", 0), true, now);
+        let format = rewrite_label_calls(
+            "table {{.Label \"com.x-y_z\"}}\t{{.Label \"a\"}}|{{.Label \"nope\"}}|",
+        );
+        assert_eq!(
+            render_rows(&format, &[row.clone()], CONTAINER_HEADER, CONTAINER_CONTEXT).unwrap(),
+            "x y z     a|nope|\n          1||\n"
+        );
+        // The labels helper stays out of `{{json .}}`.
+        let json = render_rows("{{json .}}", &[row], CONTAINER_HEADER, CONTAINER_CONTEXT).unwrap();
+        assert!(!json.contains("\\u0001"), "{json}");
     }
 
     #[test]

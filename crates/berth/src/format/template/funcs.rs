@@ -23,6 +23,7 @@ pub(super) fn row_funcs() -> Vec<(&'static str, Func)> {
         ("print", print as Func),
         ("println", println as Func),
         ("printf", printf as Func),
+        ("_label", row_label as Func),
     ]
 }
 
@@ -37,7 +38,32 @@ pub(super) fn header_funcs() -> Vec<(&'static str, Func)> {
         ("lower", first_arg as Func),
         ("upper", first_arg as Func),
         ("truncate", first_arg as Func),
+        ("_label", header_label as Func),
     ]
+}
+
+/// Hidden row field with a container's labels, for `{{.Label "name"}}`.
+pub const HIDDEN_LABELS: &str = "\u{1}labels";
+
+/// `ContainerContext.Label(name)` (templates say `.Label "name"`, rewritten to
+/// `_label . "name"`).
+fn row_label(args: &[Value]) -> Result<Value, FuncError> {
+    let name = string_arg(args, 1, "Label", 2)?;
+    let value = match &args[0] {
+        Value::Object(m) | Value::Map(m) => match m.get(HIDDEN_LABELS) {
+            Some(Value::Object(l)) | Some(Value::Map(l)) => l.get(&name).cloned(),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(value.unwrap_or_else(|| Value::String(String::new())))
+}
+
+/// `SubHeaderContext.Label(name)`: the last dotted part, `-` and `_` as spaces.
+fn header_label(args: &[Value]) -> Result<Value, FuncError> {
+    let name = string_arg(args, 1, "Label", 2)?;
+    let last = name.rsplit('.').next().unwrap_or("");
+    Ok(Value::String(last.replace(['-', '_'], " ")))
 }
 
 fn err(msg: impl Into<String>) -> FuncError {

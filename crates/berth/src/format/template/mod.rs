@@ -9,6 +9,7 @@
 //!   `[key, value]` pairs plus a one-element inner range that sets dot and `$value`.
 
 mod funcs;
+pub use funcs::HIDDEN_LABELS;
 mod rewrite;
 
 use std::collections::HashMap;
