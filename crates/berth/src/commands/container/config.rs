@@ -20,9 +20,9 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
 }
 
-/// Go's wording for a failed `os.Open`/`os.ReadFile`.
-pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
-    let reason = match e.raw_os_error() {
+/// Go's text for an OS error: the lower-case `strerror` ("no such file or directory").
+pub fn go_io_reason(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
         Some(code) => {
             let text = std::io::Error::from_raw_os_error(code).to_string();
             // "No such file or directory (os error 2)" → "no such file or directory"
@@ -34,8 +34,12 @@ pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
             }
         }
         None => e.to_string(),
-    };
-    format!("open {path}: {reason}")
+    }
+}
+
+/// Go's wording for a failed `os.Open`/`os.ReadFile`.
+pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
+    format!("open {path}: {}", go_io_reason(e))
 }
 
 /// Looks up a variable named without a value (`os.LookupEnv` for env files).

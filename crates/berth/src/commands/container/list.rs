@@ -519,7 +519,13 @@ mod tests {
             "table {{.Label \"com.x-y_z\"}}\t{{.Label \"a\"}}|{{.Label \"nope\"}}|",
         );
         assert_eq!(
-            render_rows(&format, &[row.clone()], CONTAINER_HEADER, CONTAINER_CONTEXT).unwrap(),
+            render_rows(
+                &format,
+                std::slice::from_ref(&row),
+                CONTAINER_HEADER,
+                CONTAINER_CONTEXT
+            )
+            .unwrap(),
             "x y z     a|nope|\n          1||\n"
         );
         // The labels helper stays out of `{{json .}}`.

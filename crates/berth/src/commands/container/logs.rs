@@ -36,6 +36,16 @@ fn logs_query(o: &LogsOpts, now: chrono::DateTime<chrono::Utc>) -> Result<Query<
     Ok(query)
 }
 
+/// docker dies of SIGPIPE when its output is closed (exit 141 in a shell); other
+/// output errors are reported.
+fn output_error(msg: String) -> CliError {
+    if msg.ends_with(": broken pipe") {
+        CliError::status(128 + 13, "")
+    } else {
+        CliError::Other(msg)
+    }
+}
+
 pub async fn logs(app: &mut App, o: LogsOpts, path: &str) -> Result<()> {
     check_args(path, &o.args, Arity::Exact(1))?;
     let info = app
@@ -62,10 +72,12 @@ pub async fn logs(app: &mut App, o: LogsOpts, path: &str) -> Result<()> {
         };
         if tty {
             use std::io::Write;
-            copy.out.write_all(chunk)?;
-            copy.out.flush()?;
+            copy.out
+                .write_all(chunk)
+                .and_then(|()| copy.out.flush())
+                .map_err(|e| output_error(super::stream::write_error("stdout", &e)))?;
         } else {
-            copy.write(chunk).map_err(CliError::Other)?;
+            copy.write(chunk).map_err(output_error)?;
         }
     }
     Ok(())

@@ -334,9 +334,10 @@ fn write_output(
     tty: bool,
 ) -> Result<()> {
     if tty {
-        copy.out.write_all(chunk)?;
-        copy.out.flush()?;
-        Ok(())
+        copy.out
+            .write_all(chunk)
+            .and_then(|()| copy.out.flush())
+            .map_err(|e| CliError::Other(super::stream::write_error("stdout", &e)))
     } else {
         copy.write(chunk).map_err(CliError::Other)
     }

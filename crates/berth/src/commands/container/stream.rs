@@ -73,10 +73,16 @@ impl<O: Write, E: Write> StdCopy<O, E> {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), String> {
         for (kind, payload) in self.demux.push(chunk)? {
             let result = match kind {
-                StreamKind::Stdin | StreamKind::Stdout => {
-                    self.out.write_all(&payload).and_then(|()| self.out.flush())
-                }
-                StreamKind::Stderr => self.err.write_all(&payload).and_then(|()| self.err.flush()),
+                StreamKind::Stdin | StreamKind::Stdout => self
+                    .out
+                    .write_all(&payload)
+                    .and_then(|()| self.out.flush())
+                    .map_err(|e| write_error("stdout", &e)),
+                StreamKind::Stderr => self
+                    .err
+                    .write_all(&payload)
+                    .and_then(|()| self.err.flush())
+                    .map_err(|e| write_error("stderr", &e)),
                 StreamKind::System => {
                     return Err(format!(
                         "error from daemon in stream: {}",
@@ -84,10 +90,15 @@ impl<O: Write, E: Write> StdCopy<O, E> {
                     ))
                 }
             };
-            result.map_err(|e| e.to_string())?;
+            result?;
         }
         Ok(())
     }
+}
+
+/// Go's error for a failed write to the CLI's own output ("write /dev/stdout: broken pipe").
+pub fn write_error(stream: &str, e: &std::io::Error) -> String {
+    format!("write /dev/{stream}: {}", super::config::go_io_reason(e))
 }
 
 /// One frame as the daemon writes it (for tests).
