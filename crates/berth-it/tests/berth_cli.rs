@@ -182,3 +182,48 @@ fn berth_finds_the_daemon_like_docker_does() {
         .ok();
     assert_eq!(lines(&out), ["busybox:latest"], "berth -H");
 }
+
+#[test]
+fn berth_runs_containers_like_docker() {
+    let d = Daemon::start();
+    d.load(&fixtures().busybox);
+    let b = d
+        .berth([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello from berth; echo err >&2; exit 4",
+        ])
+        .run();
+    let k = d
+        .docker([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello from berth; echo err >&2; exit 4",
+        ])
+        .run();
+    assert_eq!(
+        (b.stdout.as_str(), b.stderr.as_str(), b.status.code()),
+        ("hello from berth\n", "err\n", Some(4)),
+        "{b}"
+    );
+    assert_eq!(
+        (b.stdout, b.stderr, b.status.code()),
+        (k.stdout, k.stderr, k.status.code())
+    );
+    let id = d
+        .berth(["run", "-d", "--name", "bx", "busybox", "sleep", "100"])
+        .ok();
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(
+        d.berth(["ps", "--format", "{{.Names}}"]).ok(),
+        d.docker(["ps", "--format", "{{.Names}}"]).ok()
+    );
+    d.berth(["rm", "-f", "bx"]).ok();
+    assert!(d.docker(["ps", "-aq"]).ok().trim().is_empty());
+}
