@@ -82,22 +82,7 @@ fn run(bundle: &std::path::Path, id: &str) -> i32 {
 
 /// Docker's default capabilities, mounts and masked paths.
 fn default_spec(rootfs: &str) -> serde_json::Value {
-    let caps = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    use berth_runtime::defaults::{DEFAULT_CAPS as caps, MASKED_PATHS, READONLY_PATHS};
     serde_json::json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -122,8 +107,8 @@ fn default_spec(rootfs: &str) -> serde_json::Value {
         ],
         "linux": {
             "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
-            "maskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS
         }
     })
 }

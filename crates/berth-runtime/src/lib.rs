@@ -9,6 +9,7 @@
 //! 3. init then `execve`s the user's program. The report pipe is close-on-exec, so the
 //!    parent reads end-of-file when the exec succeeded, or an error message when not.
 
+pub mod defaults;
 mod init;
 mod mounts;
 mod securejoin;
