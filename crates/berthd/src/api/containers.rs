@@ -448,6 +448,22 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
     Ok(json_response(StatusCode::OK, &out))
 }
 
+async fn read_from(path: &std::path::Path, offset: &mut u64) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let Ok(mut f) = tokio::fs::File::open(path).await else {
+        return Vec::new();
+    };
+    let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+    if len < *offset {
+        *offset = 0;
+    }
+    let mut buf = Vec::new();
+    if f.seek(std::io::SeekFrom::Start(*offset)).await.is_ok() {
+        let _ = f.read_to_end(&mut buf).await;
+    }
+    buf
+}
+
 /// `GET /containers/{id}/logs`: the json-file log, multiplexed unless the container has a TTY.
 pub async fn logs(
     State(d): State<Arc<Daemon>>,
@@ -491,8 +507,10 @@ pub async fn logs(
         let mut first = true;
         let mut rx_state = c.subscribe();
         loop {
-            let data = tokio::fs::read(&path).await.unwrap_or_default();
-            let new = &data[(offset as usize).min(data.len())..];
+            // Only what was appended since the last pass is read; a file shorter than
+            // the offset was rotated, and is read again from its start.
+            let new = read_from(&path, &mut offset).await;
+            let new = &new[..];
             let complete = new
                 .iter()
                 .rposition(|&b| b == b'\n')

@@ -109,6 +109,11 @@ impl Container {
             .clone()
     }
 
+    /// Compares the name without cloning the record (name look-ups scan every container).
+    pub fn has_name(&self, name: &str) -> bool {
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).name == name
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -236,7 +241,7 @@ impl Containers {
             return Ok(c.clone());
         }
         let name = key.strip_prefix('/').unwrap_or(key);
-        if let Some(c) = idx.values().find(|c| c.record().name == name) {
+        if let Some(c) = idx.values().find(|c| c.has_name(name)) {
             return Ok(c.clone());
         }
         let mut found = idx
@@ -369,7 +374,7 @@ impl Containers {
             Ok(())
         };
         let mut idx = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(other) = idx.values().find(|c| c.record().name == name) {
+        if let Some(other) = idx.values().find(|c| c.has_name(&name)) {
             return Err(ContainerError::Conflict(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                 other.id
@@ -730,14 +735,14 @@ pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
     name.parse().ok()
 }
 
+/// A mount point sits on another device than its parent: two stats instead of reading
+/// the whole mount table, which grows with every running container.
 fn is_mountpoint(p: &Path) -> bool {
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let target = p.to_string_lossy();
-    mounts
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(&*target))
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
+        (Ok(m), Some(Ok(parent))) => m.dev() != parent.dev(),
+        _ => false,
+    }
 }
 
 pub async fn connect_attach(bundle: &Path, req: &str) -> std::io::Result<tokio::net::UnixStream> {

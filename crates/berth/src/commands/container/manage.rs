@@ -8,6 +8,23 @@ use crate::commands::App;
 use crate::error::{CliError, Result};
 
 /// docker's `errors.Join` of the failures (exit 1), or success.
+/// `POST /containers/{name}/{action}` for each name, printing the names that succeeded
+/// and reporting the failures together at the end, as docker does.
+async fn post_each(app: &mut App, names: &[String], action: &str, query: &Query<'_>) -> Result<()> {
+    let mut errors = Vec::new();
+    for name in names {
+        match app
+            .client
+            .post(&format!("/containers/{name}/{action}"), query)
+            .await
+        {
+            Ok(_) => app.print(&format!("{name}\n"))?,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    joined(errors)
+}
+
 fn joined(errors: Vec<String>) -> Result<()> {
     if errors.is_empty() {
         Ok(())
@@ -66,18 +83,7 @@ pub async fn stop(app: &mut App, o: StopOpts, path: &str) -> Result<()> {
     if let Some(s) = o.signal.as_ref().filter(|s| !s.is_empty()) {
         query.push(("signal", s.clone()));
     }
-    let mut errors = Vec::new();
-    for name in &o.args {
-        match app
-            .client
-            .post(&format!("/containers/{name}/stop"), &query)
-            .await
-        {
-            Ok(_) => app.print(&format!("{name}\n"))?,
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    joined(errors)
+    post_each(app, &o.args, "stop", &query).await
 }
 
 pub async fn kill(app: &mut App, o: KillOpts, path: &str) -> Result<()> {
@@ -86,18 +92,7 @@ pub async fn kill(app: &mut App, o: KillOpts, path: &str) -> Result<()> {
     if let Some(s) = o.signal.as_ref().filter(|s| !s.is_empty()) {
         query.push(("signal", s.clone()));
     }
-    let mut errors = Vec::new();
-    for name in &o.args {
-        match app
-            .client
-            .post(&format!("/containers/{name}/kill"), &query)
-            .await
-        {
-            Ok(_) => app.print(&format!("{name}\n"))?,
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    joined(errors)
+    post_each(app, &o.args, "kill", &query).await
 }
 
 pub async fn wait(app: &mut App, o: WaitOpts, path: &str) -> Result<()> {
