@@ -24,7 +24,9 @@ pub(crate) struct Plan {
     pub mounts: Vec<Mount>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
-    pub devices: Vec<PathBuf>,
+    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    /// The container's cgroup, created by the creator; init joins it first thing.
+    pub cgroup: Option<berth_cgroups::Cgroup>,
     pub hostname: Option<String>,
     pub sysctl: Vec<(String, String)>,
     pub args: Vec<CString>,
@@ -37,6 +39,7 @@ pub(crate) struct Plan {
     pub rlimits: Vec<(Resource, u64, u64)>,
     pub caps: [CapsHashSet; 5],
     pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -157,10 +160,8 @@ impl Plan {
             readonly_paths: linux
                 .and_then(|l| l.readonly_paths().clone())
                 .unwrap_or_default(),
-            devices: linux
-                .and_then(|l| l.devices().as_ref())
-                .map(|d| d.iter().map(|d| d.path().clone()).collect())
-                .unwrap_or_default(),
+            devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
+            cgroup: None,
             hostname: spec.hostname().clone(),
             sysctl: linux
                 .and_then(|l| l.sysctl().as_ref())
@@ -176,6 +177,7 @@ impl Plan {
             rlimits,
             caps,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            oom_score_adj: process.oom_score_adj(),
         })
     }
 
@@ -251,6 +253,16 @@ fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
         .thread_set_mask()
         .map_err(sys("resetting the signal mask"))?;
     nix::unistd::setsid().map_err(sys("setsid"))?;
+    // Before anything allocates memory on the container's behalf, and before a cgroup
+    // namespace is made (its root is the group init is in when unsharing).
+    if let Some(cg) = &plan.cgroup {
+        cg.add_process(0)
+            .map_err(|e| RuntimeError::Init(format!("joining the cgroup: {e}")))?;
+    }
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| RuntimeError::Init(format!("setting oom_score_adj: {e}")))?;
+    }
     if let Some(fd) = &stdio.stdin {
         nix::unistd::dup2_stdin(fd).map_err(sys("dup2 stdin"))?;
     }

@@ -9,6 +9,7 @@
 //! 3. init then `execve`s the user's program. The report pipe is close-on-exec, so the
 //!    parent reads end-of-file when the exec succeeded, or an error message when not.
 
+pub mod cgroups;
 pub mod defaults;
 mod init;
 mod mounts;
@@ -83,7 +84,17 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, RuntimeError> 
 /// to exec. Must be called from a single-threaded process.
 pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, RuntimeError> {
     let rootfs = rootfs_path(spec, bundle)?;
-    let plan = init::Plan::from_spec(spec, rootfs)?;
+    let mut plan = init::Plan::from_spec(spec, rootfs)?;
+    // Created and limited before fork, so a bad limit fails here with nothing to undo
+    // but the group; init joins it as its first step.
+    plan.cgroup = cgroups::prepare(spec)?;
+    let cgroup = plan.cgroup.clone();
+    let fail = |e: RuntimeError| {
+        if let Some(cg) = &cgroup {
+            let _ = cg.remove();
+        }
+        e
+    };
     let (start_r, start_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
 
@@ -94,12 +105,19 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
             Some(path) => {
                 let f = std::fs::File::open(path)
                     .map_err(|e| RuntimeError::InvalidSpec(format!("{}: {e}", path.display())))?;
-                nix::sched::setns(f, CloneFlags::CLONE_NEWPID).map_err(sys("setns pid"))?;
+                nix::sched::setns(f, CloneFlags::CLONE_NEWPID)
+                    .map_err(sys("setns pid"))
+                    .map_err(fail)?;
             }
-            None => nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(sys("unshare pid"))?,
+            None => nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+                .map_err(sys("unshare pid"))
+                .map_err(fail)?,
         }
     }
-    match berth_sys::fork_single_threaded().map_err(sys("fork"))? {
+    match berth_sys::fork_single_threaded()
+        .map_err(sys("fork"))
+        .map_err(fail)?
+    {
         berth_sys::Forked::Child => {
             drop(start_w);
             drop(report_r);
@@ -115,10 +133,10 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
                 start: start_w,
                 report: report_r,
             };
-            let msg = created.read_report()?;
+            let msg = created.read_report().map_err(fail)?;
             if msg != "ready" {
                 let _ = nix::sys::wait::waitpid(child, None);
-                return Err(RuntimeError::Init(msg));
+                return Err(fail(RuntimeError::Init(msg)));
             }
             Ok(created)
         }

@@ -43,12 +43,16 @@ pub(crate) fn setup_rootfs(plan: &Plan) -> Result<(), RuntimeError> {
     )
     .map_err(sys(format!("bind mounting {}", rootfs.display())))?;
     for m in &plan.mounts {
-        mount_one(rootfs, m)?;
+        mount_one(rootfs, m, plan.cgroup.as_ref())?;
     }
-    let mut devices: Vec<PathBuf> = DEFAULT_DEVICES.iter().map(PathBuf::from).collect();
-    devices.extend(plan.devices.iter().cloned());
-    for dev in devices {
-        bind_device(rootfs, &dev)?;
+    for dev in DEFAULT_DEVICES {
+        // A spec device at the same path (`--device /dev/x:/dev/null`) replaces it.
+        if !plan.devices.iter().any(|d| d.path() == Path::new(dev)) {
+            bind_device(rootfs, Path::new(dev))?;
+        }
+    }
+    for dev in &plan.devices {
+        create_device(rootfs, dev)?;
     }
     dev_symlinks(rootfs)?;
 
@@ -117,7 +121,11 @@ fn parse_options(options: &[String]) -> (MsFlags, MsFlags, Vec<String>, bool) {
     (flags, propagation, data, recursive)
 }
 
-fn mount_one(rootfs: &Path, m: &Mount) -> Result<(), RuntimeError> {
+fn mount_one(
+    rootfs: &Path,
+    m: &Mount,
+    cgroup: Option<&berth_cgroups::Cgroup>,
+) -> Result<(), RuntimeError> {
     let dest = secure_join(rootfs, m.destination())
         .map_err(io_err(format!("resolving {}", m.destination().display())))?;
     let options = m.options().clone().unwrap_or_default();
@@ -132,10 +140,11 @@ fn mount_one(rootfs: &Path, m: &Mount) -> Result<(), RuntimeError> {
         });
     let is_bind = flags.contains(MsFlags::MS_BIND) || typ == "bind";
     if typ == "cgroup" || typ == "cgroup2" {
-        // The cgroup filesystem comes with the cgroup manager; until then the
-        // directory exists and stays empty.
         std::fs::create_dir_all(&dest).map_err(io_err(format!("creating {}", dest.display())))?;
-        return Ok(());
+        return match cgroup {
+            Some(cg) => mount_cgroups(&dest, cg, flags),
+            None => Ok(()),
+        };
     }
     if is_bind {
         let src = m.source().clone().ok_or_else(|| {
@@ -197,6 +206,138 @@ fn mount_one(rootfs: &Path, m: &Mount) -> Result<(), RuntimeError> {
         )))?;
     }
     Ok(())
+}
+
+/// The container's view of its own cgroups at `dest` (normally `/sys/fs/cgroup`):
+/// on v1 a tmpfs with one bind of the group's directory per hierarchy, named like the
+/// host's mount point; on v2 a fresh cgroup2 mount, whose root is the group when init
+/// has its own cgroup namespace (else the group's directory is bound).
+fn mount_cgroups(
+    dest: &Path,
+    cg: &berth_cgroups::Cgroup,
+    flags: MsFlags,
+) -> Result<(), RuntimeError> {
+    let ro =
+        flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    if cg.is_v2() {
+        let own_ns = std::fs::read_link("/proc/self/ns/cgroup").ok()
+            != std::fs::read_link("/proc/1/ns/cgroup").ok();
+        let r = if own_ns {
+            mount(Some("cgroup2"), dest, Some("cgroup2"), ro, NONE)
+        } else {
+            let (_, dir) = cg
+                .dirs()
+                .next()
+                .ok_or_else(|| RuntimeError::Init("no cgroup directory".into()))?;
+            mount(
+                Some(dir),
+                dest,
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                NONE,
+            )
+            .and_then(|_| {
+                mount(
+                    NONE,
+                    dest,
+                    NONE,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
+                    NONE,
+                )
+            })
+        };
+        return r.map_err(sys(format!("mounting cgroup2 on {}", dest.display())));
+    }
+    mount(
+        Some("tmpfs"),
+        dest,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .map_err(sys(format!("mounting tmpfs on {}", dest.display())))?;
+    for (mount_point, dir) in cg.dirs() {
+        let Some(name) = mount_point.file_name() else {
+            continue;
+        };
+        let target = dest.join(name);
+        std::fs::create_dir_all(&target)
+            .map_err(io_err(format!("creating {}", target.display())))?;
+        mount(Some(dir), &target, NONE, MsFlags::MS_BIND, NONE)
+            .map_err(sys(format!("binding {}", dir.display())))?;
+        mount(
+            NONE,
+            &target,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
+            NONE,
+        )
+        .map_err(sys(format!("remounting {}", target.display())))?;
+        // Co-mounted controllers (`cpu,cpuacct`) are also reachable by each name.
+        let name = name.to_string_lossy();
+        if name.contains(',') {
+            for part in name.split(',') {
+                let _ = symlink(&*name, dest.join(part));
+            }
+        }
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        mount(
+            NONE,
+            dest,
+            NONE,
+            MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+        )
+        .map_err(sys(format!("remounting {} read-only", dest.display())))?;
+    }
+    Ok(())
+}
+
+/// A spec device: a node made with mknod at its path in the container, with the spec's
+/// mode and owner. Its path is resolved inside the root like any mount target.
+fn create_device(rootfs: &Path, dev: &oci_spec::runtime::LinuxDevice) -> Result<(), RuntimeError> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let dest = secure_join(rootfs, dev.path())
+        .map_err(io_err(format!("resolving {}", dev.path().display())))?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(io_err(format!("creating {}", parent.display())))?;
+    }
+    let kind = match dev.typ() {
+        T::B => SFlag::S_IFBLK,
+        T::C | T::U => SFlag::S_IFCHR,
+        T::P => SFlag::S_IFIFO,
+        T::A => return Ok(()),
+    };
+    let mode = dev.file_mode().unwrap_or(0o666);
+    let _ = std::fs::remove_file(&dest);
+    mknod(
+        &dest,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(dev.major() as u64, dev.minor() as u64),
+    )
+    .map_err(sys(format!("creating device {}", dev.path().display())))?;
+    // mknod's mode is filtered by the umask; the spec's mode is meant exactly.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &dest,
+        Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(sys(format!("chmod {}", dev.path().display())))?;
+    nix::unistd::chown(
+        &dest,
+        dev.uid().map(nix::unistd::Uid::from_raw),
+        dev.gid().map(nix::unistd::Gid::from_raw),
+    )
+    .map_err(sys(format!("chown {}", dev.path().display())))
 }
 
 fn make_target(dest: &Path, dir: bool) -> Result<(), RuntimeError> {

@@ -45,7 +45,11 @@ impl Daemon {
         };
         let images = ImageStore::open(&config.data_root, sink)?;
         let engine_id = engine_id(&config.data_root)?;
-        let containers = Arc::new(Containers::open(&config.data_root, &config.exec_root)?);
+        let containers = Arc::new(Containers::open(
+            &config.data_root,
+            &config.exec_root,
+            config.cgroup_parent.as_deref(),
+        )?);
         Ok(Daemon {
             config,
             images,
@@ -85,6 +89,9 @@ impl Daemon {
         let d = Arc::downgrade(self);
         Arc::new(move |rec: Record| {
             let Some(d) = d.upgrade() else { return };
+            if rec.state.oom_killed {
+                d.container_event(&rec, "oom", &[]);
+            }
             d.container_event(
                 &rec,
                 "die",
@@ -128,6 +135,22 @@ impl Daemon {
                 Err(e.into())
             }
         }
+    }
+
+    /// `docker restart`: stop if running, then start; not counted in `RestartCount`.
+    pub async fn restart_container(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let _op = c.op.lock().await;
+        if c.record().state.status == "running" {
+            self.containers.stop(c, timeout).await?;
+            self.container_event(&c.record(), "stop", &[]);
+        }
+        self.start_container(c).await?;
+        self.container_event(&c.record(), "restart", &[]);
+        Ok(())
     }
 
     pub async fn remove_container(

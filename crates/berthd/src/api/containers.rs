@@ -239,7 +239,7 @@ pub async fn kill(
 fn state_json(r: &Record) -> Value {
     let s = &r.state;
     json!({
-        "Status": s.status, "Running": s.status == "running", "Paused": s.status == "paused",
+        "Status": s.docker_status(), "Running": s.status == "running", "Paused": s.paused,
         "Restarting": s.status == "restarting", "OOMKilled": s.oom_killed, "Dead": s.status == "dead",
         "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
         "StartedAt": s.started_at, "FinishedAt": s.finished_at,
@@ -315,6 +315,7 @@ fn status_text(r: &Record) -> String {
             .unwrap_or_default()
     };
     match r.state.status.as_str() {
+        "running" if r.state.paused => format!("Up {} (Paused)", since(&r.state.started_at)),
         "running" => format!("Up {}", since(&r.state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
@@ -382,7 +383,8 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
         if !all && !running && !f.contains("status") && !f.contains("exited") {
             continue;
         }
-        let status_ok = f.get("status").is_empty() || f.get("status").contains(&r.state.status);
+        let status_ok = f.get("status").is_empty()
+            || f.get("status").iter().any(|s| s == r.state.docker_status());
         let name_ok = f.get("name").is_empty()
             || f.get("name")
                 .iter()
@@ -440,7 +442,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
             "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
             "Command": cmd.join(" "),
             "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
-            "Ports": [], "Labels": labels, "State": r.state.status, "Status": status_text(&r),
+            "Ports": [], "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
             "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
             "NetworkSettings": {"Networks": {}}, "Mounts": [],
         }));

@@ -240,7 +240,7 @@ pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> Api
     f.validate(&["dangling", "label", "label!", "until"])?;
     let all = f.bool_value("dangling")? == Some(false);
     let until = match f.get("until").first() {
-        Some(u) => Some(parse_until(u)?),
+        Some(u) => Some(super::query::parse_until(u)?),
         None => None,
     };
     let dd = d.clone();
@@ -248,13 +248,7 @@ pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> Api
         let matches = |img: &Image| {
             until.is_none_or(|u| img.created_unix() < u)
                 && f.match_labels("label", &img.labels())
-                && f.get("label!").iter().all(|l| {
-                    let labels = img.labels();
-                    match l.split_once('=') {
-                        Some((k, v)) => labels.get(k).and_then(Value::as_str) != Some(v),
-                        None => !labels.contains_key(l.as_str()),
-                    }
-                })
+                && !f.match_any_label("label!", &img.labels())
         };
         dd.images.prune(all, &matches, &|id| dd.image_users(id))
     })
@@ -264,47 +258,6 @@ pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> Api
         StatusCode::OK,
         &json!({"ImagesDeleted": if items.is_empty() { Value::Null } else { json!(items) }, "SpaceReclaimed": reclaimed}),
     ))
-}
-
-/// `until` for prune: a Unix timestamp, an RFC 3339 date, or a Go duration before now.
-fn parse_until(s: &str) -> Result<i64, ApiError> {
-    if let Ok(t) = s.split('.').next().unwrap_or(s).parse::<i64>() {
-        return Ok(t);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp());
-    }
-    let secs = parse_go_duration(s)
-        .ok_or_else(|| ApiError::bad_request(format!("invalid until filter {s:?}")))?;
-    Ok(chrono::Utc::now().timestamp() - secs)
-}
-
-fn parse_go_duration(s: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next()?);
-        }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        any = true;
-    }
-    (any && num.is_empty()).then_some(total as i64)
 }
 
 fn delete_item_json(i: &DeleteItem) -> Value {

@@ -3,7 +3,9 @@
 
 mod containers;
 mod images;
+mod operations;
 pub mod query;
+mod stats;
 mod system;
 
 use std::sync::Arc;
@@ -121,6 +123,14 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/kill", post(containers::kill))
         .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/pause", post(operations::pause))
+        .route("/containers/{id}/unpause", post(operations::unpause))
+        .route("/containers/{id}/update", post(operations::update))
+        .route("/containers/{id}/top", get(operations::top))
+        .route("/containers/{id}/rename", post(operations::rename))
+        .route("/containers/{id}/restart", post(operations::restart))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/prune", post(operations::prune))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::delete),

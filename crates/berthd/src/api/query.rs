@@ -128,6 +128,14 @@ impl Filters {
         })
     }
 
+    /// `label!=k` / `label!=k=v`: whether any of the given labels matches (to exclude).
+    pub fn match_any_label(&self, key: &str, labels: &serde_json::Map<String, Value>) -> bool {
+        self.get(key).iter().any(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
+            None => labels.contains_key(l.as_str()),
+        })
+    }
+
     /// A boolean filter (`dangling=true`); invalid values are refused like Docker does.
     pub fn bool_value(&self, key: &str) -> Result<Option<bool>, ApiError> {
         let vals = self.get(key);
@@ -145,6 +153,47 @@ impl Filters {
         }
         Ok(out)
     }
+}
+
+/// `until` for prune: a Unix timestamp, an RFC 3339 date, or a Go duration before now.
+pub fn parse_until(s: &str) -> Result<i64, ApiError> {
+    if let Ok(t) = s.split('.').next().unwrap_or(s).parse::<i64>() {
+        return Ok(t);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    let secs = parse_go_duration(s)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid until filter {s:?}")))?;
+    Ok(chrono::Utc::now().timestamp() - secs)
+}
+
+fn parse_go_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next()?);
+        }
+        let n: f64 = num.parse().ok()?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        any = true;
+    }
+    (any && num.is_empty()).then_some(total as i64)
 }
 
 /// Go's `path.Match`: `*` and `?` do not cross `/`; `[...]` classes with ranges and `^`/`!`.

@@ -8,6 +8,7 @@
 //! The shim, not the daemon, is the container's parent; the daemon watches the shim
 //! through a pidfd, so containers keep running while berthd restarts.
 
+pub mod resources;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -66,6 +67,20 @@ pub struct State {
     pub started_at: String,
     pub finished_at: String,
     pub oom_killed: bool,
+    /// Frozen by `pause` (Docker reports status `paused` with `Running` still true).
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl State {
+    /// The status word Docker reports.
+    pub fn docker_status(&self) -> &str {
+        if self.paused && self.status == "running" {
+            "paused"
+        } else {
+            &self.status
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +147,10 @@ pub struct Containers {
     shim: PathBuf,
     index: Mutex<HashMap<String, Arc<Container>>>,
     pids: crate::pidwatch::PidWatcher,
+    /// `None` when the host has no usable cgroup hierarchy: containers run unlimited.
+    cgroups: Option<berth_cgroups::Hierarchy>,
+    /// Where containers' groups go unless their `CgroupParent` says otherwise.
+    cgroup_parent: String,
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -169,7 +188,11 @@ const NAMES: &[&str] = &[
 ];
 
 impl Containers {
-    pub fn open(data_root: &Path, exec_root: &Path) -> anyhow::Result<Containers> {
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        cgroup_parent: Option<&str>,
+    ) -> anyhow::Result<Containers> {
         let root = data_root.join("containers");
         let exec_root = exec_root.join("containers");
         berth_store::create_dir_all_durable(&root)?;
@@ -185,6 +208,17 @@ impl Containers {
             shim,
             index: Mutex::new(HashMap::new()),
             pids: crate::pidwatch::PidWatcher::start()?,
+            cgroups: match berth_cgroups::Hierarchy::detect() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no cgroups: resource limits are unavailable");
+                    None
+                }
+            },
+            cgroup_parent: cgroup_parent
+                .filter(|p| !p.is_empty())
+                .unwrap_or("/berth")
+                .to_string(),
         };
         let mut index = HashMap::new();
         for e in std::fs::read_dir(&c.root)? {
@@ -219,6 +253,27 @@ impl Containers {
 
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.exec_root.join(id)
+    }
+
+    pub fn cgroup_v2(&self) -> bool {
+        self.cgroups.as_ref().is_some_and(|h| h.is_v2())
+    }
+
+    /// The group's path: the container's `CgroupParent` or the daemon's, then its id.
+    pub fn cgroup_path(&self, rec: &Record) -> String {
+        let parent = rec
+            .host_config
+            .get("CgroupParent")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&self.cgroup_parent);
+        format!("/{}/{}", parent.trim_matches('/'), rec.id)
+    }
+
+    pub fn cgroup(&self, rec: &Record) -> Option<berth_cgroups::Cgroup> {
+        self.cgroups
+            .as_ref()
+            .and_then(|h| h.cgroup(&self.cgroup_path(rec)).ok())
     }
 
     pub fn log_path(&self, id: &str) -> PathBuf {
@@ -320,11 +375,32 @@ impl Containers {
             },
         };
         let config = spec::merge_config(body, image.container_config(), &id);
-        let host_config = body
+        let mut host_config = body
             .get("HostConfig")
+            .and_then(Value::as_object)
             .cloned()
-            .filter(|v| v.is_object())
-            .unwrap_or_else(|| json!({}));
+            .unwrap_or_default();
+        resources::validate(&mut host_config).map_err(ContainerError::Invalid)?;
+        let restart = host_config
+            .get("RestartPolicy")
+            .and_then(|p| p.get("Name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !matches!(restart, "" | "no")
+            && host_config.get("AutoRemove").and_then(Value::as_bool) == Some(true)
+        {
+            return Err(ContainerError::Invalid(
+                "conflicting options: cannot specify both --restart and --rm".into(),
+            ));
+        }
+        if let Some(p) = host_config.get("CgroupParent").and_then(Value::as_str) {
+            if p.split('/').any(|c| c == "..") {
+                return Err(ContainerError::Invalid(format!(
+                    "invalid cgroup parent {p:?}: \"..\" is not allowed"
+                )));
+            }
+        }
+        let host_config = Value::Object(host_config);
         let rec = Record {
             schema: RECORD_SCHEMA,
             id: id.clone(),
@@ -476,11 +552,14 @@ impl Containers {
                 let _ = std::fs::create_dir_all(p);
             }
         }
+        let cgroups_path = self.cgroups.as_ref().map(|_| self.cgroup_path(rec));
         let spec = spec::runtime_spec(&spec::SpecInput {
             config: &rec.config,
             host_config: &rec.host_config,
             rootfs,
             container_dir: &dir,
+            cgroups_path: cgroups_path.as_deref(),
+            cgroup_v2: self.cgroup_v2(),
         })
         .map_err(ContainerError::Invalid)?;
         std::fs::create_dir_all(&bundle).map_err(internal)?;
@@ -589,9 +668,24 @@ impl Containers {
         let exit: Value = berth_store::read_json(&bundle.join("exit.json"))
             .unwrap_or_else(|_| json!({"exit_code": 255, "error": "the container's monitor died"}));
         let code = exit.get("exit_code").and_then(Value::as_i64).unwrap_or(255) as i32;
+        let mut oom_killed = false;
+        if let Some(cg) = self.cgroup(&c.record()) {
+            // Read before removal: the kill counter lives in the group.
+            oom_killed = cg.oom_kills() > 0;
+            let _ = tokio::task::spawn_blocking(move || {
+                // Processes that outlived init (`--pid host`) would keep the group busy.
+                let _ = cg.kill_all();
+                if let Err(e) = cg.remove() {
+                    tracing::warn!(error = %e, "removing a container's cgroup");
+                }
+            })
+            .await;
+        }
         self.unmount_rootfs(&c.id);
         let rec = self.update(c, |r| {
             r.state.status = "exited".into();
+            r.state.paused = false;
+            r.state.oom_killed = oom_killed;
             r.state.exit_code = code;
             r.state.pid = 0;
             r.state.shim_pid = 0;
@@ -620,7 +714,12 @@ impl Containers {
                 rec.id
             )));
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), signal).map_err(internal)
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), signal)
+            .map_err(internal)?;
+        if signal == nix::sys::signal::Signal::SIGKILL {
+            self.thaw_for_exit(c);
+        }
+        Ok(())
     }
 
     /// Stop signal, then SIGKILL after the timeout; returns once the container exited.
@@ -642,6 +741,7 @@ impl Containers {
             .unwrap_or(10);
         let mut rx = c.subscribe();
         let _ = self.kill(c, sig);
+        self.thaw_for_exit(c);
         let exited = |c: &Container| c.record().state.status != "running";
         if timeout >= 0 {
             let wait = async {
@@ -665,6 +765,171 @@ impl Containers {
             }
         }
         Ok(())
+    }
+
+    fn running_cgroup(&self, c: &Container) -> Result<(Record, berth_cgroups::Cgroup)> {
+        let rec = c.record();
+        if rec.state.status != "running" {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        let cg = self.cgroup(&rec).ok_or_else(|| {
+            ContainerError::Internal("cgroups are not available on this host".into())
+        })?;
+        Ok((rec, cg))
+    }
+
+    /// Freezes every process of the container (`docker pause`).
+    pub async fn pause(&self, c: &Container) -> Result<Record> {
+        let (rec, cg) = self.running_cgroup(c)?;
+        if rec.state.paused {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is already paused",
+                rec.id
+            )));
+        }
+        tokio::task::spawn_blocking(move || cg.freeze())
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        self.update(c, |r| r.state.paused = true)
+    }
+
+    pub async fn unpause(&self, c: &Container) -> Result<Record> {
+        let (rec, cg) = self.running_cgroup(c)?;
+        if !rec.state.paused {
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is not paused",
+                rec.id
+            )));
+        }
+        tokio::task::spawn_blocking(move || cg.thaw())
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        self.update(c, |r| r.state.paused = false)
+    }
+
+    /// Thaws a paused container so a signal just sent can act (a frozen task handles
+    /// nothing, not even SIGKILL, until thawed). Docker leaves it paused otherwise.
+    fn thaw_for_exit(&self, c: &Container) {
+        let rec = c.record();
+        if rec.state.paused {
+            if let Some(cg) = self.cgroup(&rec) {
+                let _ = cg.thaw();
+            }
+            let _ = self.update(c, |r| r.state.paused = false);
+        }
+    }
+
+    /// Host pids of the container's processes, init first.
+    pub fn pids(&self, c: &Container) -> Result<Vec<i32>> {
+        let (rec, cg) = self.running_cgroup(c)?;
+        let mut pids = cg.procs().map_err(internal)?;
+        pids.sort_unstable();
+        if let Some(i) = pids.iter().position(|p| *p == rec.state.pid) {
+            pids.remove(i);
+            pids.insert(0, rec.state.pid);
+        }
+        Ok(pids)
+    }
+
+    /// The container's cgroup counters (`None` when it does not run).
+    pub fn cgroup_stats(&self, c: &Container) -> Option<berth_cgroups::Stats> {
+        let (_, cg) = self.running_cgroup(c).ok()?;
+        cg.stats().ok()
+    }
+
+    /// `docker update`: checks the merged settings with Docker's rules, writes them to a
+    /// running container's cgroup, then records them.
+    pub async fn update_resources(&self, c: &Container, body: &Value) -> Result<Record> {
+        let rec = c.record();
+        let mut hc = rec.host_config.as_object().cloned().unwrap_or_default();
+        let old_swap = hc.get("MemorySwap").and_then(Value::as_i64).unwrap_or(0);
+        for k in resources::UPDATABLE {
+            if let Some(v) = body.get(*k).filter(|v| !v.is_null()) {
+                hc.insert(k.to_string(), v.clone());
+            }
+        }
+        let mem = body.get("Memory").and_then(Value::as_i64).unwrap_or(0);
+        if mem > 0 && body.get("MemorySwap").is_none_or(Value::is_null) && old_swap > 0 {
+            if mem > old_swap {
+                return Err(ContainerError::Invalid("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
+            }
+        }
+        if body.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0) > 0 {
+            // --cpus replaces an earlier period/quota pair, as in Docker.
+            hc.insert("CpuPeriod".into(), json!(0));
+            hc.insert("CpuQuota".into(), json!(0));
+        }
+        if let Some(p) = body.get("RestartPolicy").filter(|p| p.is_object()) {
+            let name = p.get("Name").and_then(Value::as_str).unwrap_or("");
+            if !matches!(name, "" | "no")
+                && hc.get("AutoRemove").and_then(Value::as_bool) == Some(true)
+            {
+                return Err(ContainerError::Invalid(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                ));
+            }
+            hc.insert("RestartPolicy".into(), p.clone());
+        }
+        let swap_given = body.get("MemorySwap").is_some_and(|v| !v.is_null());
+        resources::validate(&mut hc).map_err(ContainerError::Invalid)?;
+        if !swap_given && old_swap > 0 {
+            // An explicit earlier swap limit stays unless the update names one.
+            hc.insert("MemorySwap".into(), json!(old_swap));
+        }
+        let hc = Value::Object(hc);
+        if rec.state.status == "running" {
+            if let Some(cg) = self.cgroup(&rec) {
+                let r = resources::update_resources(&hc, body);
+                tokio::task::spawn_blocking(move || cg.apply(&r))
+                    .await
+                    .map_err(internal)?
+                    .map_err(|e| {
+                        ContainerError::Invalid(format!("Cannot update container {}: {e}", rec.id))
+                    })?;
+            }
+        }
+        self.update(c, |r| r.host_config = hc)
+    }
+
+    /// `docker rename`: Docker's name rules and conflict message.
+    pub fn rename(&self, c: &Container, new: &str) -> Result<Record> {
+        let new = new.strip_prefix('/').unwrap_or(new);
+        if new.is_empty() {
+            return Err(ContainerError::Invalid(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
+        if !valid_name(new) {
+            return Err(ContainerError::Invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let idx = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if c.has_name(new) {
+            return Err(ContainerError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        if let Some(other) = idx.values().find(|o| o.has_name(new)) {
+            return Err(ContainerError::Conflict(format!(
+                "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        // Under the index lock, so two renames to one name cannot both pass the check.
+        let rec = self.update(c, |r| r.name = new.to_string());
+        drop(idx);
+        rec
+    }
+
+    /// Bytes in the container's writable layer (`SizeRw`).
+    pub fn size_rw(&self, id: &str) -> u64 {
+        dir_size(&self.dir(id).join("upper"))
     }
 
     /// Removes a stopped container's files and record.
@@ -733,6 +998,27 @@ pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
         format!("SIG{u}")
     };
     name.parse().ok()
+}
+
+/// Apparent size of a tree, not following symlinks (`du --apparent-size` in bytes);
+/// hard links are counted once per name, as Docker's size walk does.
+pub fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                total += m.len();
+            }
+        }
+    }
+    total
 }
 
 /// A mount point sits on another device than its parent: two stats instead of reading

@@ -216,6 +216,9 @@ pub struct SpecInput<'a> {
     pub host_config: &'a Value,
     pub rootfs: &'a std::path::Path,
     pub container_dir: &'a std::path::Path,
+    /// The container's cgroup (`None`: the host has no usable hierarchy).
+    pub cgroups_path: Option<&'a str>,
+    pub cgroup_v2: bool,
 }
 
 /// The OCI runtime spec for a container.
@@ -318,7 +321,19 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         );
         mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o}));
     }
+    if i.cgroups_path.is_some() {
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}));
+    }
     let mut namespaces = vec![json!({"type": "mount"})];
+    // Docker's default: a private cgroup namespace on v2, the host's on v1.
+    let cgroupns = match hc.get("CgroupnsMode").and_then(Value::as_str) {
+        Some("private") => true,
+        Some("host") => false,
+        _ => i.cgroup_v2,
+    };
+    if cgroupns && i.cgroups_path.is_some() {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     for (key, ns) in [("PidMode", "pid"), ("IpcMode", "ipc"), ("UTSMode", "uts")] {
         if hc.get(key).and_then(Value::as_str) != Some("host") {
             namespaces.push(json!({"type": ns}));
@@ -353,26 +368,45 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     } else {
         c.get("Hostname").cloned().unwrap_or(Value::Null)
     };
+    let (devices, device_rules) = super::resources::host_devices(hc)?;
+    let resources = super::resources::spec_resources(
+        hc,
+        &super::resources::device_rules(privileged, &device_rules),
+    );
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "maskedPaths": if privileged { json!([]) } else { json!(MASKED) },
+        "readonlyPaths": if privileged { json!([]) } else { json!(READONLY) },
+        "devices": devices,
+    });
+    if let Some(p) = i.cgroups_path {
+        linux["cgroupsPath"] = json!(p);
+        linux["resources"] = resources;
+    }
+    let mut process = json!({
+        "terminal": c.get("Tty").and_then(Value::as_bool).unwrap_or(false),
+        "user": {"uid": uid, "gid": gid, "additionalGids": extra},
+        "args": args,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+        "rlimits": rlimits,
+        "noNewPrivileges": no_new_privs,
+    });
+    if let Some(adj) = hc
+        .get("OomScoreAdj")
+        .and_then(Value::as_i64)
+        .filter(|a| *a != 0)
+    {
+        process["oomScoreAdj"] = json!(adj);
+    }
     Ok(json!({
         "ociVersion": "1.0.2",
-        "process": {
-            "terminal": c.get("Tty").and_then(Value::as_bool).unwrap_or(false),
-            "user": {"uid": uid, "gid": gid, "additionalGids": extra},
-            "args": args,
-            "env": env,
-            "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
-            "rlimits": rlimits,
-            "noNewPrivileges": no_new_privs,
-        },
+        "process": process,
         "root": {"path": i.rootfs, "readonly": hc.get("ReadonlyRootfs").and_then(Value::as_bool).unwrap_or(false)},
         "hostname": hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "maskedPaths": if privileged { json!([]) } else { json!(MASKED) },
-            "readonlyPaths": if privileged { json!([]) } else { json!(READONLY) },
-        }
+        "linux": linux,
     }))
 }
 
@@ -485,6 +519,8 @@ mod tests {
             host_config: &json!({}),
             rootfs: d.path(),
             container_dir: d.path(),
+            cgroups_path: None,
+            cgroup_v2: false,
         })
         .unwrap();
         assert_eq!(s["process"]["args"], json!(["true"]));
@@ -501,6 +537,8 @@ mod tests {
             host_config: &json!({"Privileged": true, "NetworkMode": "host"}),
             rootfs: d.path(),
             container_dir: d.path(),
+            cgroups_path: None,
+            cgroup_v2: false,
         })
         .unwrap();
         assert_eq!(
