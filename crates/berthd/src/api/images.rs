@@ -432,14 +432,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("1h30m"), Some(5400));
-        assert_eq!(parse_go_duration("10s"), Some(10));
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(parse_go_duration("5x"), None);
-    }
-
-    #[test]
     fn names_with_slashes_split_at_the_last() {
         assert_eq!(
             split_action("localhost:5000/a/b/json"),

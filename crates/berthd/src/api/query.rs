@@ -261,6 +261,14 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("1h30m"), Some(5400));
+        assert_eq!(parse_go_duration("10s"), Some(10));
+        assert_eq!(parse_go_duration("10"), None);
+        assert_eq!(parse_go_duration("5x"), None);
+    }
+
     use super::*;
 
     #[test]
