@@ -3,6 +3,9 @@
 //!
 //!   berth-runc spec [--rootfs DIR]      print a default config.json (Docker's defaults)
 //!   berth-runc run [--bundle DIR] ID    create, start and wait; exits with the container's status
+//!   berth-runc exec --bundle DIR --pid PID --process FILE
+//!                                       run FILE's process in the running container whose
+//!                                       init is PID; exits with its status (126: not started)
 
 use std::path::PathBuf;
 use std::process::exit;
@@ -30,6 +33,20 @@ enum Cmd {
         bundle: PathBuf,
         id: String,
     },
+    /// Run a process (an OCI `process` JSON) in a running container
+    Exec {
+        #[arg(short, long)]
+        bundle: PathBuf,
+        /// The container's init, as the host sees it
+        #[arg(long)]
+        pid: i32,
+        #[arg(long)]
+        process: PathBuf,
+        /// stdin is a unix socket: the terminal's master is sent there (with a
+        /// terminal process), and the process's stdio is the terminal
+        #[arg(long)]
+        console_on_stdin: bool,
+    },
 }
 
 fn main() {
@@ -41,6 +58,71 @@ fn main() {
             );
         }
         Cmd::Run { bundle, id } => exit(run(&bundle, &id)),
+        Cmd::Exec {
+            bundle,
+            pid,
+            process,
+            console_on_stdin,
+        } => exit(exec(&bundle, pid, &process, console_on_stdin)),
+    }
+}
+
+fn exec(
+    bundle: &std::path::Path,
+    container_pid: i32,
+    process: &std::path::Path,
+    console_on_stdin: bool,
+) -> i32 {
+    let fail = |msg: String| {
+        // docker exec prints this and reports 126, as with runc.
+        eprintln!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown");
+        126
+    };
+    let spec = match berth_runtime::load_spec(bundle) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let proc: berth_runtime::Process = match std::fs::read(process)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => return fail(format!("{}: {e}", process.display())),
+    };
+    let mut stdio = berth_runtime::Stdio::default();
+    if console_on_stdin {
+        use std::os::fd::AsFd;
+        match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(fd) => stdio.console = Some(fd),
+            Err(e) => return fail(format!("console socket: {e}")),
+        }
+    }
+    let pid = match berth_runtime::exec(&spec, &proc, container_pid, stdio) {
+        Ok(p) => p,
+        Err(e) => {
+            let msg = e.to_string();
+            return fail(
+                msg.strip_prefix("container init failed: ")
+                    .unwrap_or(&msg)
+                    .to_string(),
+            );
+        }
+    };
+    wait_exit(pid, "exec")
+}
+
+fn wait_exit(pid: nix::unistd::Pid, what: &str) -> i32 {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => {
+                eprintln!("berth-runc: waiting for {what}: {e}");
+                return 1;
+            }
+        }
     }
 }
 
@@ -66,18 +148,7 @@ fn run(bundle: &std::path::Path, id: &str) -> i32 {
             return 127;
         }
     };
-    loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-            Ok(_) => continue,
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => {
-                eprintln!("berth-runc: waiting for {id}: {e}");
-                return 1;
-            }
-        }
-    }
+    wait_exit(pid, id)
 }
 
 /// Docker's default capabilities, mounts and masked paths.

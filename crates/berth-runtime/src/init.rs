@@ -40,6 +40,8 @@ pub(crate) struct Plan {
     pub caps: [CapsHashSet; 5],
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// stdin is a terminal that becomes the process's controlling terminal.
+    pub terminal: bool,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -178,6 +180,7 @@ impl Plan {
             caps,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             oom_score_adj: process.oom_score_adj(),
+            terminal: process.terminal().unwrap_or(false),
         })
     }
 
@@ -190,7 +193,7 @@ impl Plan {
     }
 }
 
-fn report(fd: &OwnedFd, msg: &str) {
+pub(crate) fn report(fd: &OwnedFd, msg: &str) {
     let mut line = msg.replace('\n', " ");
     line.push('\n');
     let _ = nix::unistd::write(fd, line.as_bytes());
@@ -210,6 +213,10 @@ pub(crate) fn run(plan: Plan, stdio: Stdio, start: OwnedFd, report_fd: OwnedFd) 
         _ => std::process::exit(1),
     }
     let err = match resolve_program(&plan) {
+        Ok(prog) if berth_sys::cloexec_from(3).is_err() => Some(format!(
+            "closing inherited descriptors before exec {}",
+            prog.to_string_lossy()
+        )),
         Ok(prog) => nix::unistd::execve(&prog, &plan.args, &plan.env)
             .err()
             .map(|e| exec_error(&prog.to_string_lossy(), e)),
@@ -220,7 +227,7 @@ pub(crate) fn run(plan: Plan, stdio: Stdio, start: OwnedFd, report_fd: OwnedFd) 
 }
 
 /// runc's wording, which clients match to pick exit codes (127 not found, 126 denied).
-fn exec_error(prog: &str, e: nix::Error) -> String {
+pub(crate) fn exec_error(prog: &str, e: nix::Error) -> String {
     match e {
         nix::Error::ENOENT => format!("exec: \"{prog}\": stat {prog}: no such file or directory"),
         nix::Error::EACCES => format!("exec: \"{prog}\": permission denied"),
@@ -229,7 +236,7 @@ fn exec_error(prog: &str, e: nix::Error) -> String {
 }
 
 /// Finds the program in the container's PATH (after pivot_root, so `/` is the container's).
-fn resolve_program(plan: &Plan) -> Result<CString, String> {
+pub(crate) fn resolve_program(plan: &Plan) -> Result<CString, String> {
     let name = plan.args[0].to_string_lossy().into_owned();
     let not_found = || format!("exec: \"{name}\": executable file not found in $PATH");
     if name.contains('/') {
@@ -246,13 +253,44 @@ fn resolve_program(plan: &Plan) -> Result<CString, String> {
     Err(not_found())
 }
 
-fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
+/// A new session with the given standard streams; a terminal on stdin becomes the
+/// controlling terminal (so the shell gets job control and ^C reaches it).
+pub(crate) fn attach_stdio(plan: &Plan, stdio: &mut Stdio) -> Result<(), RuntimeError> {
     // The creator may block signals (the shim blocks SIGCHLD for its signalfd); a mask
-    // survives exec, so the container starts from an empty one.
+    // survives exec, so the program starts from an empty one.
     nix::sys::signal::SigSet::empty()
         .thread_set_mask()
         .map_err(sys("resetting the signal mask"))?;
     nix::unistd::setsid().map_err(sys("setsid"))?;
+    if let Some(fd) = &stdio.stdin {
+        nix::unistd::dup2_stdin(fd).map_err(sys("dup2 stdin"))?;
+    }
+    if let Some(fd) = &stdio.stdout {
+        nix::unistd::dup2_stdout(fd).map_err(sys("dup2 stdout"))?;
+    }
+    if let Some(fd) = &stdio.stderr {
+        nix::unistd::dup2_stderr(fd).map_err(sys("dup2 stderr"))?;
+    }
+    stdio.stdin = None;
+    stdio.stdout = None;
+    stdio.stderr = None;
+    if plan.terminal && stdio.console.is_none() {
+        // The caller's own terminal on stdin.
+        rustix::process::ioctl_tiocsctty(std::io::stdin())
+            .map_err(|e| RuntimeError::Init(format!("setting the controlling terminal: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Opens the terminal inside the container when the caller asked for one to be sent.
+pub(crate) fn open_console(plan: &Plan, stdio: &mut Stdio) -> Result<(), RuntimeError> {
+    if let (true, Some(sock)) = (plan.terminal, stdio.console.take()) {
+        crate::console::setup(&sock)?;
+    }
+    Ok(())
+}
+
+fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     // Before anything allocates memory on the container's behalf, and before a cgroup
     // namespace is made (its root is the group init is in when unsharing).
     if let Some(cg) = &plan.cgroup {
@@ -263,16 +301,7 @@ fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| RuntimeError::Init(format!("setting oom_score_adj: {e}")))?;
     }
-    if let Some(fd) = &stdio.stdin {
-        nix::unistd::dup2_stdin(fd).map_err(sys("dup2 stdin"))?;
-    }
-    if let Some(fd) = &stdio.stdout {
-        nix::unistd::dup2_stdout(fd).map_err(sys("dup2 stdout"))?;
-    }
-    if let Some(fd) = &stdio.stderr {
-        nix::unistd::dup2_stderr(fd).map_err(sys("dup2 stderr"))?;
-    }
-    drop(stdio);
+    attach_stdio(plan, &mut stdio)?;
 
     // Namespaces to join are entered before new ones are made, the mount namespace last
     // among the joins so the others' paths can still be opened from the host's mounts.
@@ -304,6 +333,8 @@ fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
             "a mount namespace is required".into(),
         ));
     }
+    // After pivot_root: the terminal comes from the container's own /dev/pts.
+    open_console(plan, &mut stdio)?;
     if let (Some(h), Some(None)) = (&plan.hostname, plan.namespace(CloneFlags::CLONE_NEWUTS)) {
         nix::unistd::sethostname(h).map_err(sys("sethostname"))?;
     }
@@ -333,7 +364,7 @@ fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
 /// Drops the bounding set, switches user keeping capabilities, then sets the process's
 /// capability sets. Capabilities the runtime itself lacks are skipped, so `--privileged`
 /// works on hosts where the daemon is denied some (Docker fails there).
-fn set_credentials(plan: &Plan) -> Result<(), RuntimeError> {
+pub(crate) fn set_credentials(plan: &Plan) -> Result<(), RuntimeError> {
     let [bounding, effective, permitted, inheritable, ambient] = &plan.caps;
     let have = caps::read(None, CapSet::Bounding)
         .map_err(|e| RuntimeError::Init(format!("reading capabilities: {e}")))?;

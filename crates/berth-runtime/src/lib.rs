@@ -10,7 +10,9 @@
 //!    parent reads end-of-file when the exec succeeded, or an error message when not.
 
 pub mod cgroups;
+pub mod console;
 pub mod defaults;
+mod exec;
 mod init;
 mod mounts;
 mod securejoin;
@@ -22,9 +24,28 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-pub use oci_spec::runtime::Spec;
+pub use oci_spec::runtime::{Process, Spec};
 
+pub use exec::exec;
 pub use securejoin::secure_join;
+
+/// Sets a terminal's window size (`docker resize`, `exec resize`).
+pub fn set_window_size(
+    fd: impl std::os::fd::AsFd,
+    rows: u16,
+    cols: u16,
+) -> Result<(), RuntimeError> {
+    rustix::termios::tcsetwinsize(
+        fd,
+        rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .map_err(|e| RuntimeError::Init(format!("resizing the terminal: {e}")))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -49,6 +70,9 @@ pub struct Stdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// With `process.terminal`: a unix socket on which the terminal's master is sent
+    /// once the process's terminal is open inside the container.
+    pub console: Option<OwnedFd>,
 }
 
 /// A container whose init is set up and waiting to exec the user's program.

@@ -122,26 +122,59 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
         .map_err(|e| format!("listening on {}: {e}", sock_path.display()))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
 
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = if args.stdin {
-        let (r, w) = pipe()?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
     let spec = berth_runtime::load_spec(&args.bundle).map_err(|e| e.to_string())?;
-    // The container must not inherit the mask: it would never see SIGCHLD.
-    let created = {
+    let tty = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    // With a terminal the container's three streams are its slave side; the master is
+    // both the output we read and where attached stdin goes. Without, three pipes.
+    // The terminal is opened by init inside the container and its master sent back.
+    let (out_r, err_r, in_w, stdio, console) = if tty {
+        let (mine, theirs) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+        let stdio = berth_runtime::Stdio {
+            console: Some(OwnedFd::from(theirs)),
+            ..Default::default()
+        };
+        (None, None, None, stdio, Some(mine))
+    } else {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (in_r, in_w) = if args.stdin {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
         let stdio = berth_runtime::Stdio {
             stdin: in_r,
             stdout: Some(out_w),
             stderr: Some(err_w),
+            console: None,
         };
+        (Some(out_r), Some(err_r), in_w, stdio, None)
+    };
+    // The container must not inherit the mask: it would never see SIGCHLD.
+    let created = {
         let r = berth_runtime::create(&spec, &args.bundle, stdio);
         r.map_err(|e| e.to_string())?
     };
     let pid = created.pid;
+    // Init sent the terminal before reporting ready.
+    let (out_r, in_w, master) = match console {
+        Some(sock) => {
+            let master = berth_runtime::console::receive(&sock).map_err(|e| e.to_string())?;
+            let dup = |f: &OwnedFd| f.try_clone().map_err(|e| format!("dup: {e}"));
+            let in_w = if args.stdin {
+                Some(dup(&master)?)
+            } else {
+                None
+            };
+            (Some(dup(&master)?), in_w, Some(master))
+        }
+        None => (out_r, in_w, None),
+    };
     writeln!(status, "created {pid}").map_err(|e| e.to_string())?;
     status.flush().map_err(|e| e.to_string())?;
 
@@ -149,8 +182,8 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
         .map_err(|e| format!("log: {e}"))?;
     let mut created = Some(created);
     let mut control = Some(std::io::stdin().lock());
-    let mut out = Some(std::fs::File::from(out_r));
-    let mut err = Some(std::fs::File::from(err_r));
+    let mut out = out_r.map(std::fs::File::from);
+    let mut err = err_r.map(std::fs::File::from);
     let mut stdin_w = in_w.map(std::fs::File::from);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<(i32, Option<i32>)> = None;
@@ -213,8 +246,14 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
         }
         if listen_ready {
             while let Ok((stream, _)) = listener.accept() {
-                if let Some(c) = handshake(stream) {
-                    clients.push(c);
+                match handshake(stream) {
+                    Some(Request::Attach(c)) => clients.push(c),
+                    Some(Request::Resize(rows, cols)) => {
+                        if let Some(m) = &master {
+                            let _ = berth_runtime::set_window_size(m, rows, cols);
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -267,10 +306,12 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
                     let mut header = [stream_no, 0, 0, 0, 0, 0, 0, 0];
                     header[4..]
                         .copy_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+                    // A terminal's output is one stream and goes out unframed, as Docker's.
+                    let header: &[u8] = if tty { &[] } else { &header };
                     clients.retain_mut(|c| {
                         let wanted = if stream_no == 1 { c.stdout } else { c.stderr };
                         !wanted
-                            || (c.stream.write_all(&header).is_ok()
+                            || (c.stream.write_all(header).is_ok()
                                 && c.stream.write_all(chunk).is_ok())
                     });
                 }
@@ -319,8 +360,14 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     Ok(())
 }
 
+enum Request {
+    Attach(Client),
+    /// `resize ROWS COLS`: the terminal's new size; the connection ends there.
+    Resize(u16, u16),
+}
+
 /// Reads the client's one-line request (blocking briefly: clients send it at once).
-fn handshake(stream: UnixStream) -> Option<Client> {
+fn handshake(stream: UnixStream) -> Option<Request> {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(2)))
         .ok()?;
@@ -336,12 +383,19 @@ fn handshake(stream: UnixStream) -> Option<Client> {
     }
     stream.set_read_timeout(None).ok()?;
     let line = String::from_utf8_lossy(&line);
+    if let Some(size) = line.strip_prefix("resize ") {
+        let mut it = size.split_whitespace().map(|n| n.parse::<u16>().ok());
+        return match (it.next().flatten(), it.next().flatten()) {
+            (Some(r), Some(c)) => Some(Request::Resize(r, c)),
+            _ => None,
+        };
+    }
     let flag = |k: &str| line.split_whitespace().any(|w| w == format!("{k}=1"));
-    Some(Client {
+    Some(Request::Attach(Client {
         stdout: flag("stdout"),
         stderr: flag("stderr"),
         stdin: flag("stdin"),
         reading: true,
         stream,
-    })
+    }))
 }

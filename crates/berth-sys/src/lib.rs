@@ -16,12 +16,27 @@ pub enum Forked {
 /// allocator's, stdio's) would stay locked forever. berth forks only in its
 /// single-threaded helpers (the shim and `berth-runc`), never in the daemon.
 pub fn fork_single_threaded() -> nix::Result<Forked> {
+    fork_proven(single_threaded()?)
+}
+
+/// Proof that the process had one thread when it was made. It cannot leave the thread
+/// that made it (not `Send`); whoever holds it must not start threads before forking.
+pub struct SingleThreaded(std::marker::PhantomData<*const ()>);
+
+/// Checks that the process has one thread, while `/proc/self` is still the host's (after
+/// joining a container's mount namespace it no longer is).
+pub fn single_threaded() -> nix::Result<SingleThreaded> {
     let threads = std::fs::read_dir("/proc/self/task")
         .map(|d| d.count())
         .unwrap_or(0);
     if threads != 1 {
         return Err(nix::errno::Errno::EDEADLK);
     }
+    Ok(SingleThreaded(std::marker::PhantomData))
+}
+
+/// [`fork_single_threaded`] with the check made earlier.
+pub fn fork_proven(_proof: SingleThreaded) -> nix::Result<Forked> {
     // SAFETY: the process has a single thread (checked just above, and this function is
     // the only place that creates processes this way), so the child inherits no lock held
     // by another thread and may run arbitrary Rust code before it execs.
@@ -29,4 +44,24 @@ pub fn fork_single_threaded() -> nix::Result<Forked> {
         ForkResult::Parent { child } => Ok(Forked::Parent { child }),
         ForkResult::Child => Ok(Forked::Child),
     }
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so a program started next gets
+/// only its standard streams: descriptors a parent leaked into the daemon never reach a
+/// container. Needs Linux 5.11 (`CLOSE_RANGE_CLOEXEC`).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing; it only sets a flag on
+    // descriptors, so no owned descriptor anywhere becomes invalid.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub struct Daemon {
     pub config: Config,
     pub images: ImageStore,
     pub containers: Arc<Containers>,
+    pub execs: crate::containers::exec::Execs,
     pub events: Arc<EventBus>,
     /// Persistent engine id (`/info` `ID`), kept in the data root.
     pub engine_id: String,
@@ -54,6 +55,7 @@ impl Daemon {
             config,
             images,
             containers,
+            execs: Default::default(),
             events,
             engine_id,
             shutdown: CancellationToken::new(),
@@ -170,6 +172,7 @@ impl Daemon {
             self.containers.stop(c, Some(0)).await?;
         }
         self.containers.remove(c)?;
+        self.execs.forget_container(&rec.id);
         self.container_event(&rec, "destroy", &[]);
         Ok(())
     }

@@ -236,6 +236,27 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST /containers/{id}/resize`: the shim owns the terminal and applies the size.
+pub async fn resize(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let c = d.containers.get(&id)?;
+    let rec = c.record();
+    let (h, w) = super::exec::size_query(raw.as_deref())?;
+    if rec.state.status != "running" {
+        return Err(ApiError::new(
+            berth_errors::ErrorKind::Conflict,
+            format!("Container {} is not running", rec.id),
+        ));
+    }
+    containers::connect_attach(&d.containers.bundle(&rec.id), &format!("resize {h} {w}"))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(StatusCode::OK.into_response())
+}
+
 fn state_json(r: &Record) -> Value {
     let s = &r.state;
     json!({
@@ -297,7 +318,7 @@ pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Ap
         "Driver": "overlay2",
         "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": null,
+        "ExecIDs": d.execs.ids_of(&r.id),
         "HostConfig": hc,
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": lower.join(":"), "MergedDir": dir.join("merged"), "UpperDir": dir.join("upper"), "WorkDir": dir.join("work")}},

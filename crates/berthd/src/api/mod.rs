@@ -2,6 +2,7 @@
 //! response; they never touch the disk themselves.
 
 mod containers;
+mod exec;
 mod images;
 mod operations;
 pub mod query;
@@ -131,6 +132,11 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/containers/{id}/restart", post(operations::restart))
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/prune", post(operations::prune))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::delete),

@@ -8,6 +8,7 @@
 //! The shim, not the daemon, is the container's parent; the daemon watches the shim
 //! through a pidfd, so containers keep running while berthd restarts.
 
+pub mod exec;
 pub mod resources;
 pub mod spec;
 
@@ -145,6 +146,8 @@ pub struct Containers {
     root: PathBuf,
     exec_root: PathBuf,
     shim: PathBuf,
+    /// `berth-runc`, for exec sessions.
+    runtime_cli: PathBuf,
     index: Mutex<HashMap<String, Arc<Container>>>,
     pids: crate::pidwatch::PidWatcher,
     /// `None` when the host has no usable cgroup hierarchy: containers run unlimited.
@@ -198,14 +201,19 @@ impl Containers {
         berth_store::create_dir_all_durable(&root)?;
         berth_store::create_dir_all_durable(&exec_root)?;
         berth_store::sweep_temporaries(&root)?;
-        let shim = std::env::current_exe()?
-            .parent()
-            .map(|p| p.join("berth-shim"))
-            .unwrap_or_else(|| "berth-shim".into());
+        let beside = |name: &str| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|p| p.join(name)))
+                .unwrap_or_else(|| name.into())
+        };
+        let shim = beside("berth-shim");
+        let runtime_cli = beside("berth-runc");
         let c = Containers {
             root,
             exec_root,
             shim,
+            runtime_cli,
             index: Mutex::new(HashMap::new()),
             pids: crate::pidwatch::PidWatcher::start()?,
             cgroups: match berth_cgroups::Hierarchy::detect() {
@@ -253,6 +261,10 @@ impl Containers {
 
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.exec_root.join(id)
+    }
+
+    pub fn runtime_cli(&self) -> &Path {
+        &self.runtime_cli
     }
 
     pub fn cgroup_v2(&self) -> bool {

@@ -410,6 +410,11 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     }))
 }
 
+/// Every capability (`--privileged`, `exec --privileged`, `--cap-add ALL`).
+pub fn all_caps() -> &'static [&'static str] {
+    ALL_CAPS
+}
+
 const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
