@@ -338,10 +338,6 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     if let (Some(h), Some(None)) = (&plan.hostname, plan.namespace(CloneFlags::CLONE_NEWUTS)) {
         nix::unistd::sethostname(h).map_err(sys("sethostname"))?;
     }
-    for (k, v) in &plan.sysctl {
-        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(|e| RuntimeError::Init(format!("sysctl {k}: {e}")))?;
-    }
     for (res, soft, hard) in &plan.rlimits {
         // Raising a hard limit needs CAP_SYS_RESOURCE, which some hosts deny even to
         // root: then grant as much as the host allows instead of failing the container.

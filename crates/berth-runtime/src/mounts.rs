@@ -63,6 +63,12 @@ pub(crate) fn setup_rootfs(plan: &Plan) -> Result<(), RuntimeError> {
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("detaching the old root"))?;
     nix::unistd::chdir("/").map_err(sys("chdir /"))?;
 
+    // Before /proc/sys becomes read-only below.
+    for (k, v) in &plan.sysctl {
+        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|e| RuntimeError::Init(format!("sysctl {k}: {e}")))?;
+    }
+
     for p in &plan.masked_paths {
         mask_path(Path::new(p))?;
     }

@@ -45,6 +45,9 @@ struct Args {
     /// Rotate the log at this many bytes (0: never)
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
+    /// Log driver `none`: output goes to attached clients only
+    #[arg(long)]
+    no_log: bool,
     /// Log files kept when rotating
     #[arg(long, default_value_t = 1)]
     log_max_file: u32,
@@ -178,8 +181,14 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     writeln!(status, "created {pid}").map_err(|e| e.to_string())?;
     status.flush().map_err(|e| e.to_string())?;
 
-    let mut logger = log::JsonFileLog::open(&args.log, args.log_max_size, args.log_max_file)
-        .map_err(|e| format!("log: {e}"))?;
+    let mut logger = if args.no_log {
+        None
+    } else {
+        Some(
+            log::JsonFileLog::open(&args.log, args.log_max_size, args.log_max_file)
+                .map_err(|e| format!("log: {e}"))?,
+        )
+    };
     let mut created = Some(created);
     let mut control = Some(std::io::stdin().lock());
     let mut out = out_r.map(std::fs::File::from);
@@ -297,12 +306,16 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
             let Some(f) = file.as_mut() else { continue };
             match f.read(&mut buf) {
                 Ok(0) | Err(_) => {
-                    logger.flush_partial(stream_no);
+                    if let Some(l) = logger.as_mut() {
+                        l.flush_partial(stream_no);
+                    }
                     *file = None;
                 }
                 Ok(n) => {
                     let chunk = &buf[..n];
-                    logger.write(stream_no, chunk);
+                    if let Some(l) = logger.as_mut() {
+                        l.write(stream_no, chunk);
+                    }
                     let mut header = [stream_no, 0, 0, 0, 0, 0, 0, 0];
                     header[4..]
                         .copy_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());

@@ -267,7 +267,24 @@ fn state_json(r: &Record) -> Value {
     })
 }
 
-pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+/// `SizeRw` (the writable layer) and `SizeRootFs` (it plus the image), Docker's
+/// `size=1` fields.
+fn sizes(d: &Daemon, r: &Record) -> (u64, u64) {
+    let rw = d.containers.size_rw(&r.id);
+    let image = d
+        .images
+        .lookup(&r.image_id.to_string())
+        .map(|i| i.size)
+        .unwrap_or(0);
+    (rw, rw + image)
+}
+
+pub async fn inspect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let want_size = Query::parse(raw.as_deref()).bool("size")?;
     let c = d.containers.get(&id)?;
     let r = c.record();
     let dir = d.containers.dir(&r.id);
@@ -302,7 +319,7 @@ pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Ap
     } else {
         json!(argv[1..])
     };
-    let out = json!({
+    let mut out = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.config.get("Entrypoint").and_then(Value::as_array).and_then(|e| e.first()).or_else(|| r.config.get("Cmd").and_then(Value::as_array).and_then(|c| c.first())).cloned().unwrap_or(json!("")),
@@ -326,6 +343,11 @@ pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Ap
         "Config": r.config,
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
     });
+    if want_size {
+        let (rw, rootfs) = sizes(&d, &r);
+        out["SizeRw"] = json!(rw);
+        out["SizeRootFs"] = json!(rootfs);
+    }
     Ok(json_response(StatusCode::OK, &out))
 }
 
@@ -369,6 +391,7 @@ fn human_duration(secs: i64) -> String {
 pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = Query::parse(raw.as_deref());
     let all = q.bool("all")?;
+    let want_size = q.bool("size")?;
     let f = q.filters()?;
     f.validate(&[
         "ancestor",
@@ -459,14 +482,20 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
                 }
             })
             .collect();
-        out.push(json!({
+        let mut item = json!({
             "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
             "Command": cmd.join(" "),
             "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
             "Ports": [], "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
             "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
             "NetworkSettings": {"Networks": {}}, "Mounts": [],
-        }));
+        });
+        if want_size {
+            let (rw, rootfs) = sizes(&d, &r);
+            item["SizeRw"] = json!(rw);
+            item["SizeRootFs"] = json!(rootfs);
+        }
+        out.push(item);
     }
     Ok(json_response(StatusCode::OK, &out))
 }
@@ -517,6 +546,12 @@ pub async fn logs(
         .and_then(|s| s.split('.').next()?.parse::<i64>().ok())
         .filter(|s| *s > 0);
     let c: Arc<Container> = d.containers.get(&id)?;
+    if containers::log_driver(&c.record().host_config) == "none" {
+        return Err(ApiError::new(
+            berth_errors::ErrorKind::NotImplemented,
+            "configured logging driver does not support reading",
+        ));
+    }
     let tty = c
         .record()
         .config

@@ -405,6 +405,49 @@ impl Containers {
                 "conflicting options: cannot specify both --restart and --rm".into(),
             ));
         }
+        // `--pid/--ipc/--network container:NAME` are kept by full id, as Docker does.
+        for key in ["PidMode", "IpcMode", "NetworkMode"] {
+            let Some(other) = host_config
+                .get(key)
+                .and_then(Value::as_str)
+                .and_then(|m| m.strip_prefix("container:"))
+            else {
+                continue;
+            };
+            let other = self.get(other)?.id.clone();
+            host_config.insert(key.into(), json!(format!("container:{other}")));
+        }
+        if host_config
+            .get("IpcMode")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            host_config.insert("IpcMode".into(), json!("private"));
+        }
+        let mut log = host_config
+            .get("LogConfig")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let driver = log
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match driver.as_str() {
+            "" => {
+                log.insert("Type".into(), json!("json-file"));
+            }
+            "json-file" | "none" => {}
+            other => {
+                return Err(ContainerError::Invalid(format!(
+                    "failed to create task for container: logger: no log driver named '{other}' is registered"
+                )))
+            }
+        }
+        log.entry("Config").or_insert(json!({}));
+        host_config.insert("LogConfig".into(), Value::Object(log));
         if let Some(p) = host_config.get("CgroupParent").and_then(Value::as_str) {
             if p.split('/').any(|c| c == "..") {
                 return Err(ContainerError::Invalid(format!(
@@ -565,6 +608,32 @@ impl Containers {
             }
         }
         let cgroups_path = self.cgroups.as_ref().map(|_| self.cgroup_path(rec));
+        let mut shared = Vec::new();
+        for (key, kind, proc_name, what) in [
+            ("PidMode", "pid", "pid", "PID"),
+            ("IpcMode", "ipc", "ipc", "IPC"),
+            ("NetworkMode", "network", "net", "network"),
+        ] {
+            let Some(other) = rec
+                .host_config
+                .get(key)
+                .and_then(Value::as_str)
+                .and_then(|m| m.strip_prefix("container:"))
+            else {
+                continue;
+            };
+            let o = self.get(other)?.record();
+            if o.state.status != "running" || o.state.pid <= 0 {
+                return Err(ContainerError::Conflict(format!(
+                    "cannot join {what} of a non running container: {}",
+                    o.id
+                )));
+            }
+            shared.push((
+                kind,
+                PathBuf::from(format!("/proc/{}/ns/{proc_name}", o.state.pid)),
+            ));
+        }
         let spec = spec::runtime_spec(&spec::SpecInput {
             config: &rec.config,
             host_config: &rec.host_config,
@@ -572,6 +641,7 @@ impl Containers {
             container_dir: &dir,
             cgroups_path: cgroups_path.as_deref(),
             cgroup_v2: self.cgroup_v2(),
+            shared_namespaces: &shared,
         })
         .map_err(ContainerError::Invalid)?;
         std::fs::create_dir_all(&bundle).map_err(internal)?;
@@ -603,6 +673,9 @@ impl Containers {
             .arg(max_file.to_string());
         if open_stdin {
             cmd.arg("--stdin");
+        }
+        if log_driver(&rec.host_config) == "none" {
+            cmd.arg("--no-log");
         }
         cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -969,6 +1042,14 @@ fn start_error(msg: &str) -> ContainerError {
     };
     let msg = msg.strip_prefix("container init failed: ").unwrap_or(msg);
     ContainerError::Invalid(format!("failed to create task for container: OCI runtime create failed: unable to start container process: {msg}: unknown"))
+}
+
+pub fn log_driver(hc: &Value) -> &str {
+    hc.get("LogConfig")
+        .and_then(|l| l.get("Type"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("json-file")
 }
 
 /// `json-file` options: `max-size` (e.g. `10m`) and `max-file`.

@@ -326,10 +326,11 @@ pub fn update_resources(hc: &Value, update: &Value) -> berth_cgroups::Resources 
             -1
         });
     }
-    if has("CpuPeriod") {
+    // Clients send zero for the pair they do not set; zero means "leave it".
+    if int(update, "CpuPeriod") != 0 {
         r.cpu_period = Some(int(hc, "CpuPeriod") as u64);
     }
-    if has("CpuQuota") {
+    if int(update, "CpuQuota") != 0 {
         r.cpu_quota = Some(int(hc, "CpuQuota"));
     }
     if has("CpusetCpus") {

@@ -219,6 +219,8 @@ pub struct SpecInput<'a> {
     /// The container's cgroup (`None`: the host has no usable hierarchy).
     pub cgroups_path: Option<&'a str>,
     pub cgroup_v2: bool,
+    /// Namespaces joined from other containers (`--pid container:X`): kind → path.
+    pub shared_namespaces: &'a [(&'static str, std::path::PathBuf)],
 }
 
 /// The OCI runtime spec for a container.
@@ -236,8 +238,13 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     )?;
     let (uid, gid, mut extra) = (user.uid, user.gid, user.groups);
     for g in strs(hc.get("GroupAdd")).unwrap_or_default() {
-        if let Ok(n) = g.parse() {
-            extra.push(n);
+        // Names resolve through the image's /etc/group, as Docker does.
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => resolve_user(i.rootfs, &format!("0:{g}"))?.gid,
+        };
+        if !extra.contains(&gid) {
+            extra.push(gid);
         }
     }
     let mut env: Vec<String> = strs(c.get("Env")).unwrap_or_default();
@@ -257,27 +264,28 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
             format!("CAP_{u}")
         }
     };
-    if privileged
-        || strs(hc.get("CapAdd"))
-            .unwrap_or_default()
-            .iter()
-            .any(|c| norm(c) == "CAP_ALL")
-    {
-        caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
-    } else {
-        for a in strs(hc.get("CapAdd")).unwrap_or_default() {
-            let a = norm(&a);
-            if !caps.contains(&a) {
-                caps.push(a);
-            }
-        }
-    }
+    // Docker's order: drops first (`--cap-drop ALL` empties the set), then adds, so
+    // `--cap-drop ALL --cap-add CHOWN` leaves CHOWN.
+    let adds: Vec<String> = strs(hc.get("CapAdd"))
+        .unwrap_or_default()
+        .iter()
+        .map(|c| norm(c))
+        .collect();
     for d in strs(hc.get("CapDrop")).unwrap_or_default() {
         let d = norm(&d);
         if d == "CAP_ALL" {
             caps.clear();
         }
         caps.retain(|c| *c != d);
+    }
+    if privileged || adds.iter().any(|a| a == "CAP_ALL") {
+        caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+    } else {
+        for a in adds {
+            if !caps.contains(&a) {
+                caps.push(a);
+            }
+        }
     }
     let cwd = c
         .get("WorkingDir")
@@ -334,13 +342,17 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     if cgroupns && i.cgroups_path.is_some() {
         namespaces.push(json!({"type": "cgroup"}));
     }
-    for (key, ns) in [("PidMode", "pid"), ("IpcMode", "ipc"), ("UTSMode", "uts")] {
-        if hc.get(key).and_then(Value::as_str) != Some("host") {
+    for (key, ns) in [
+        ("PidMode", "pid"),
+        ("IpcMode", "ipc"),
+        ("UTSMode", "uts"),
+        ("NetworkMode", "network"),
+    ] {
+        if let Some((_, path)) = i.shared_namespaces.iter().find(|(k, _)| *k == ns) {
+            namespaces.push(json!({"type": ns, "path": path}));
+        } else if hc.get(key).and_then(Value::as_str) != Some("host") {
             namespaces.push(json!({"type": ns}));
         }
-    }
-    if hc.get("NetworkMode").and_then(Value::as_str) != Some("host") {
-        namespaces.push(json!({"type": "network"}));
     }
     let nofile = 1u64 << 20;
     let mut rlimits = vec![json!({"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile})];
@@ -373,7 +385,13 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         hc,
         &super::resources::device_rules(privileged, &device_rules),
     );
+    let sysctl = hc
+        .get("Sysctls")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}));
     let mut linux = json!({
+        "sysctl": sysctl,
         "namespaces": namespaces,
         "maskedPaths": if privileged { json!([]) } else { json!(MASKED) },
         "readonlyPaths": if privileged { json!([]) } else { json!(READONLY) },
@@ -526,6 +544,7 @@ mod tests {
             container_dir: d.path(),
             cgroups_path: None,
             cgroup_v2: false,
+            shared_namespaces: &[],
         })
         .unwrap();
         assert_eq!(s["process"]["args"], json!(["true"]));
@@ -544,6 +563,7 @@ mod tests {
             container_dir: d.path(),
             cgroups_path: None,
             cgroup_v2: false,
+            shared_namespaces: &[],
         })
         .unwrap();
         assert_eq!(
