@@ -14,7 +14,7 @@ use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, PosixRlimitType, Spec};
 
-use crate::{mounts, sys, RuntimeError, Stdio};
+use crate::{mounts, seccomp, sys, RuntimeError, Stdio};
 
 /// Everything init needs, extracted from the spec before forking.
 pub(crate) struct Plan {
@@ -37,6 +37,7 @@ pub(crate) struct Plan {
     pub rlimits: Vec<(Resource, u64, u64)>,
     pub caps: [CapsHashSet; 5],
     pub no_new_privileges: bool,
+    pub seccomp: Option<seccomp::Filter>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -176,6 +177,10 @@ impl Plan {
             rlimits,
             caps,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            seccomp: linux
+                .and_then(|l| l.seccomp().as_ref())
+                .map(seccomp::compile)
+                .transpose()?,
         })
     }
 
@@ -207,7 +212,12 @@ pub(crate) fn run(plan: Plan, stdio: Stdio, start: OwnedFd, report_fd: OwnedFd) 
         Ok(1) => {}
         _ => std::process::exit(1),
     }
-    let err = match resolve_program(&plan) {
+    let prog = resolve_program(&plan).and_then(|p| {
+        load_seccomp(&plan, true)
+            .map(|()| p)
+            .map_err(|e| e.to_string())
+    });
+    let err = match prog {
         Ok(prog) => nix::unistd::execve(&prog, &plan.args, &plan.env)
             .err()
             .map(|e| exec_error(&prog.to_string_lossy(), e)),
@@ -309,6 +319,7 @@ fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
                 .map_err(sys(format!("setrlimit {res:?}")))?;
         }
     }
+    load_seccomp(plan, false)?;
     set_credentials(plan)?;
     // After credentials: the working directory must be reachable as the user.
     nix::unistd::chdir(&plan.cwd).map_err(sys(format!("chdir {}", plan.cwd.display())))?;
@@ -316,6 +327,17 @@ fn setup(plan: &Plan, stdio: Stdio) -> Result<(), RuntimeError> {
         nix::sys::prctl::set_no_new_privs().map_err(sys("no_new_privs"))?;
     }
     Ok(())
+}
+
+/// Loads the seccomp filter at the right one of its two moments: as late as possible,
+/// just before exec, when no_new_privs is set; without it loading needs CAP_SYS_ADMIN,
+/// so then before the capabilities are dropped (runc's order). Either way, what init
+/// does after loading (setuid, capset, exec) must be allowed by the profile.
+fn load_seccomp(plan: &Plan, before_exec: bool) -> Result<(), RuntimeError> {
+    match &plan.seccomp {
+        Some(f) if before_exec == plan.no_new_privileges => seccomp::install(f),
+        _ => Ok(()),
+    }
 }
 
 /// Drops the bounding set, switches user keeping capabilities, then sets the process's

@@ -12,6 +12,7 @@
 pub mod defaults;
 mod init;
 mod mounts;
+mod seccomp;
 mod securejoin;
 
 use std::io::Read;
@@ -23,6 +24,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 pub use oci_spec::runtime::Spec;
 
+pub use seccomp::check as check_seccomp;
 pub use securejoin::secure_join;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum RuntimeError {
     Init(String),
     #[error("reading the bundle: {0}")]
     Bundle(String),
+    #[error("seccomp: {0}")]
+    Seccomp(String),
 }
 
 pub(crate) fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {
