@@ -8,6 +8,7 @@
 //! The shim, not the daemon, is the container's parent; the daemon watches the shim
 //! through a pidfd, so containers keep running while berthd restarts.
 
+pub mod seccomp;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -325,6 +326,7 @@ impl Containers {
             .cloned()
             .filter(|v| v.is_object())
             .unwrap_or_else(|| json!({}));
+        seccomp::check_host_config(&host_config).map_err(ContainerError::Invalid)?;
         let rec = Record {
             schema: RECORD_SCHEMA,
             id: id.clone(),

@@ -348,6 +348,8 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
                 || s == "no-new-privileges:true"
                 || s == "no-new-privileges=true"
         });
+    let security_opt = strs(hc.get("SecurityOpt")).unwrap_or_default();
+    let seccomp = super::seccomp::from_security_opts(&security_opt, privileged, &caps)?;
     let hostname = if hc.get("UTSMode").and_then(Value::as_str) == Some("host") {
         Value::Null
     } else {
@@ -372,6 +374,7 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
             "namespaces": namespaces,
             "maskedPaths": if privileged { json!([]) } else { json!(MASKED) },
             "readonlyPaths": if privileged { json!([]) } else { json!(READONLY) },
+            "seccomp": seccomp,
         }
     }))
 }
