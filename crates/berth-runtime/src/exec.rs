@@ -73,19 +73,10 @@ pub fn exec(
         berth_sys::Forked::Child => {
             drop(report_r);
             let err = match child_setup(&plan, stdio) {
-                Ok(()) => match init::resolve_program(&plan) {
-                    Ok(prog) if berth_sys::cloexec_from(3).is_err() => Some(format!(
-                        "closing inherited descriptors before exec {}",
-                        prog.to_string_lossy()
-                    )),
-                    Ok(prog) => nix::unistd::execve(&prog, &plan.args, &plan.env)
-                        .err()
-                        .map(|e| init::exec_error(&prog.to_string_lossy(), e)),
-                    Err(e) => Some(e),
-                },
-                Err(e) => Some(e.to_string()),
+                Ok(()) => init::exec_program(&plan),
+                Err(e) => e.to_string(),
             };
-            init::report(&report_w, &err.unwrap_or_default());
+            init::report(&report_w, &err);
             std::process::exit(126);
         }
         berth_sys::Forked::Parent { child } => {
@@ -119,6 +110,7 @@ fn read_report(fd: &OwnedFd) -> Result<String, RuntimeError> {
 fn child_setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     init::attach_stdio(plan, &mut stdio)?;
     init::open_console(plan, &mut stdio)?;
+    init::load_seccomp(plan, false)?;
     init::set_credentials(plan)?;
     nix::unistd::chdir(Path::new(&plan.cwd))
         .map_err(sys(format!("chdir {}", plan.cwd.display())))?;

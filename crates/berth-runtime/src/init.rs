@@ -14,7 +14,7 @@ use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, PosixRlimitType, Spec};
 
-use crate::{mounts, sys, RuntimeError, Stdio};
+use crate::{mounts, seccomp, sys, RuntimeError, Stdio};
 
 /// Everything init needs, extracted from the spec before forking.
 pub(crate) struct Plan {
@@ -42,6 +42,7 @@ pub(crate) struct Plan {
     pub oom_score_adj: Option<i32>,
     /// stdin is a terminal that becomes the process's controlling terminal.
     pub terminal: bool,
+    pub seccomp: Option<seccomp::Filter>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -181,6 +182,10 @@ impl Plan {
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             oom_score_adj: process.oom_score_adj(),
             terminal: process.terminal().unwrap_or(false),
+            seccomp: linux
+                .and_then(|l| l.seccomp().as_ref())
+                .map(seccomp::compile)
+                .transpose()?,
         })
     }
 
@@ -212,18 +217,30 @@ pub(crate) fn run(plan: Plan, stdio: Stdio, start: OwnedFd, report_fd: OwnedFd) 
         Ok(1) => {}
         _ => std::process::exit(1),
     }
-    let err = match resolve_program(&plan) {
-        Ok(prog) if berth_sys::cloexec_from(3).is_err() => Some(format!(
-            "closing inherited descriptors before exec {}",
-            prog.to_string_lossy()
-        )),
-        Ok(prog) => nix::unistd::execve(&prog, &plan.args, &plan.env)
-            .err()
-            .map(|e| exec_error(&prog.to_string_lossy(), e)),
-        Err(e) => Some(e),
-    };
-    report(&report_fd, &err.unwrap_or_default());
+    let err = exec_program(&plan);
+    report(&report_fd, &err);
     std::process::exit(127);
+}
+
+/// The last steps before the program runs: find it, let no inherited descriptor
+/// through, load a seccomp filter that waited for this point, exec. Returns only on
+/// failure, with runc's wording.
+pub(crate) fn exec_program(plan: &Plan) -> String {
+    let prog = match resolve_program(plan) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    // Before seccomp: a profile need not allow close_range.
+    if let Err(e) = berth_sys::cloexec_from(3) {
+        return format!("closing inherited descriptors: {e}");
+    }
+    if let Err(e) = load_seccomp(plan, true) {
+        return e.to_string();
+    }
+    match nix::unistd::execve(&prog, &plan.args, &plan.env) {
+        Err(e) => exec_error(&prog.to_string_lossy(), e),
+        Ok(never) => match never {},
+    }
 }
 
 /// runc's wording, which clients match to pick exit codes (127 not found, 126 denied).
@@ -348,6 +365,7 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
                 .map_err(sys(format!("setrlimit {res:?}")))?;
         }
     }
+    load_seccomp(plan, false)?;
     set_credentials(plan)?;
     // After credentials: the working directory must be reachable as the user.
     nix::unistd::chdir(&plan.cwd).map_err(sys(format!("chdir {}", plan.cwd.display())))?;
@@ -355,6 +373,17 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
         nix::sys::prctl::set_no_new_privs().map_err(sys("no_new_privs"))?;
     }
     Ok(())
+}
+
+/// Loads the seccomp filter at the right one of its two moments: as late as possible,
+/// just before exec, when no_new_privs is set; without it loading needs CAP_SYS_ADMIN,
+/// so then before the capabilities are dropped (runc's order). Either way, what init
+/// does after loading (setuid, capset, exec) must be allowed by the profile.
+pub(crate) fn load_seccomp(plan: &Plan, before_exec: bool) -> Result<(), RuntimeError> {
+    match &plan.seccomp {
+        Some(f) if before_exec == plan.no_new_privileges => seccomp::install(f),
+        _ => Ok(()),
+    }
 }
 
 /// Drops the bounding set, switches user keeping capabilities, then sets the process's

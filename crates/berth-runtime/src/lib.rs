@@ -15,6 +15,7 @@ pub mod defaults;
 mod exec;
 mod init;
 mod mounts;
+mod seccomp;
 mod securejoin;
 
 use std::io::Read;
@@ -27,6 +28,7 @@ use nix::unistd::Pid;
 pub use oci_spec::runtime::{Process, Spec};
 
 pub use exec::exec;
+pub use seccomp::check as check_seccomp;
 pub use securejoin::secure_join;
 
 /// Sets a terminal's window size (`docker resize`, `exec resize`).
@@ -57,6 +59,8 @@ pub enum RuntimeError {
     Init(String),
     #[error("reading the bundle: {0}")]
     Bundle(String),
+    #[error("seccomp: {0}")]
+    Seccomp(String),
 }
 
 pub(crate) fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> RuntimeError {

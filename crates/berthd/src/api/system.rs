@@ -141,7 +141,7 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Response {
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": [],
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
             "CDISpecDirs": [],
             "Warnings": null
         }),

@@ -10,6 +10,7 @@
 
 pub mod exec;
 pub mod resources;
+pub mod seccomp;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -456,6 +457,7 @@ impl Containers {
             }
         }
         let host_config = Value::Object(host_config);
+        seccomp::check_host_config(&host_config).map_err(ContainerError::Invalid)?;
         let rec = Record {
             schema: RECORD_SCHEMA,
             id: id.clone(),

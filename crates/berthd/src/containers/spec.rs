@@ -375,6 +375,8 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
                 || s == "no-new-privileges:true"
                 || s == "no-new-privileges=true"
         });
+    let security_opt = strs(hc.get("SecurityOpt")).unwrap_or_default();
+    let seccomp = super::seccomp::from_security_opts(&security_opt, privileged, &caps)?;
     let hostname = if hc.get("UTSMode").and_then(Value::as_str) == Some("host") {
         Value::Null
     } else {
@@ -396,6 +398,7 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         "maskedPaths": if privileged { json!([]) } else { json!(MASKED) },
         "readonlyPaths": if privileged { json!([]) } else { json!(READONLY) },
         "devices": devices,
+        "seccomp": seccomp,
     });
     if let Some(p) = i.cgroups_path {
         linux["cgroupsPath"] = json!(p);
