@@ -110,6 +110,7 @@ fn read_report(fd: &OwnedFd) -> Result<String, RuntimeError> {
 fn child_setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     init::attach_stdio(plan, &mut stdio)?;
     init::open_console(plan, &mut stdio)?;
+    init::close_inherited()?;
     init::load_seccomp(plan, false)?;
     init::set_credentials(plan)?;
     nix::unistd::chdir(Path::new(&plan.cwd))

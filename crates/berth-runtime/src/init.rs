@@ -230,10 +230,6 @@ pub(crate) fn exec_program(plan: &Plan) -> String {
         Ok(p) => p,
         Err(e) => return e,
     };
-    // Before seccomp: a profile need not allow close_range.
-    if let Err(e) = berth_sys::cloexec_from(3) {
-        return format!("closing inherited descriptors: {e}");
-    }
     if let Err(e) = load_seccomp(plan, true) {
         return e.to_string();
     }
@@ -365,6 +361,7 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
                 .map_err(sys(format!("setrlimit {res:?}")))?;
         }
     }
+    close_inherited()?;
     load_seccomp(plan, false)?;
     set_credentials(plan)?;
     // After credentials: the working directory must be reachable as the user.
@@ -379,6 +376,19 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
 /// just before exec, when no_new_privs is set; without it loading needs CAP_SYS_ADMIN,
 /// so then before the capabilities are dropped (runc's order). Either way, what init
 /// does after loading (setuid, capset, exec) must be allowed by the profile.
+/// Marks every descriptor above stdio close-on-exec, before any seccomp filter (a
+/// profile need not allow close_range). Kernels before 5.11 lack the call; there the
+/// descriptors the runtime opened are close-on-exec already.
+pub(crate) fn close_inherited() -> Result<(), RuntimeError> {
+    match berth_sys::cloexec_from(3) {
+        Ok(()) | Err(nix::Error::ENOSYS) => Ok(()),
+        Err(e) => Err(RuntimeError::Sys {
+            op: "closing inherited descriptors".into(),
+            source: e,
+        }),
+    }
+}
+
 pub(crate) fn load_seccomp(plan: &Plan, before_exec: bool) -> Result<(), RuntimeError> {
     match &plan.seccomp {
         Some(f) if before_exec == plan.no_new_privileges => seccomp::install(f),
