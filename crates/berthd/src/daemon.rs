@@ -23,6 +23,42 @@ pub struct Daemon {
     pub engine_id: String,
     /// Cancelled when the daemon shuts down: long streams end with it.
     pub shutdown: CancellationToken,
+    /// Restart-policy back-off per container: the delay before its next restart.
+    backoff: std::sync::Mutex<std::collections::HashMap<String, std::time::Duration>>,
+}
+
+/// Docker's back-off: 100 ms, doubling per restart up to a minute; a container that ran
+/// for ten seconds starts over at 100 ms.
+const BACKOFF_START: std::time::Duration = std::time::Duration::from_millis(100);
+const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+const BACKOFF_RESET_AFTER: i64 = 10;
+
+fn policy(r: &Record) -> (String, u32) {
+    let p = r.host_config.get("RestartPolicy");
+    let name = p
+        .and_then(|p| p.get("Name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_string();
+    let max = p
+        .and_then(|p| p.get("MaximumRetryCount"))
+        .and_then(|n| n.as_u64())
+        .unwrap_or(0) as u32;
+    (name, max)
+}
+
+/// Whether the policy restarts a container that just exited.
+fn restarts_after_exit(r: &Record) -> bool {
+    if r.manual_stop {
+        return false;
+    }
+    match policy(r) {
+        (n, _) if n == "always" || n == "unless-stopped" => true,
+        (n, max) if n == "on-failure" => {
+            r.state.exit_code != 0 && (max == 0 || r.restart_count < max)
+        }
+        _ => false,
+    }
 }
 
 impl Daemon {
@@ -59,6 +95,7 @@ impl Daemon {
             events,
             engine_id,
             shutdown: CancellationToken::new(),
+            backoff: Default::default(),
         })
     }
 
@@ -110,8 +147,68 @@ impl Daemon {
                         let _ = d.remove_container(&c, true).await;
                     }
                 });
+            } else if restarts_after_exit(&rec) && !d.shutdown.is_cancelled() {
+                d.schedule_restart(rec);
             }
         })
+    }
+
+    /// Puts the container in `restarting` and starts it again after the back-off, unless
+    /// it is stopped, removed or started by someone else meanwhile.
+    fn schedule_restart(self: &Arc<Self>, rec: Record) {
+        let ran = chrono::DateTime::parse_from_rfc3339(&rec.state.finished_at)
+            .ok()
+            .zip(chrono::DateTime::parse_from_rfc3339(&rec.state.started_at).ok())
+            .map(|(f, s)| f.signed_duration_since(s).num_seconds())
+            .unwrap_or(0);
+        let delay = {
+            let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+            let next = match b.get(&rec.id) {
+                Some(d) if ran < BACKOFF_RESET_AFTER => (*d * 2).min(BACKOFF_MAX),
+                _ => BACKOFF_START,
+            };
+            b.insert(rec.id.clone(), next);
+            next
+        };
+        let Ok(c) = self.containers.get(&rec.id) else {
+            return;
+        };
+        let _ = self
+            .containers
+            .update(&c, |r| r.state.status = "restarting".into());
+        let d = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = d.shutdown.cancelled() => return,
+            }
+            let _op = c.op.lock().await;
+            let now = c.record();
+            if now.state.status != "restarting" || d.containers.get(&c.id).is_err() {
+                return;
+            }
+            let _ = d.containers.update(&c, |r| {
+                r.restart_count += 1;
+                r.state.status = "exited".into();
+            });
+            if let Err(e) = d.start_container(&c).await {
+                tracing::warn!(container = %c.id, error = %e.message, "restart failed");
+                let _ = d
+                    .containers
+                    .update(&c, |r| r.state.error = e.message.clone());
+            }
+        });
+    }
+
+    /// `docker stop`/`kill`: marks the stop as the user's, so policies leave it down; a
+    /// container waiting to restart just stays exited.
+    pub fn mark_manual_stop(&self, c: &Container) {
+        let _ = self.containers.update(c, |r| {
+            r.manual_stop = true;
+            if r.state.status == "restarting" {
+                r.state.status = "exited".into();
+            }
+        });
     }
 
     pub async fn start_container(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ApiError> {
@@ -199,6 +296,24 @@ impl Daemon {
     pub fn restore(self: &Arc<Self>) {
         for c in self.containers.all() {
             let rec = c.record();
+            let (name, _) = policy(&rec);
+            if rec.state.status == "restarting"
+                || (rec.state.status == "exited"
+                    && (name == "always" || (name == "unless-stopped" && !rec.manual_stop)))
+            {
+                // Docker brings these back when the daemon starts.
+                let d = self.clone();
+                tokio::spawn(async move {
+                    let _op = c.op.lock().await;
+                    let _ = d
+                        .containers
+                        .update(&c, |r| r.state.status = "exited".into());
+                    if let Err(e) = d.start_container(&c).await {
+                        tracing::warn!(container = %c.id, error = %e.message, "restart at daemon start failed");
+                    }
+                });
+                continue;
+            }
             if rec.state.status == "running" {
                 let alive = rec.state.shim_pid > 0
                     && nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.shim_pid), None)

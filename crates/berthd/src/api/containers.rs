@@ -206,6 +206,7 @@ pub async fn stop(
         .transpose()?;
     let c = d.containers.get(&id)?;
     let _op = c.op.lock().await;
+    d.mark_manual_stop(&c);
     match d.containers.stop(&c, t).await {
         Ok(()) => {
             d.container_event(&c.record(), "stop", &[]);
@@ -232,6 +233,9 @@ pub async fn kill(
         .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {sig_name}")))?;
     let c = d.containers.get(&id)?;
     d.containers.kill(&c, sig)?;
+    if sig == nix::sys::signal::Signal::SIGKILL || sig == nix::sys::signal::Signal::SIGTERM {
+        d.mark_manual_stop(&c);
+    }
     d.container_event(&c.record(), "kill", &[("signal", (sig as i32).to_string())]);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -260,7 +264,7 @@ pub async fn resize(
 fn state_json(r: &Record) -> Value {
     let s = &r.state;
     json!({
-        "Status": s.docker_status(), "Running": s.status == "running", "Paused": s.paused,
+        "Status": s.docker_status(), "Running": s.status == "running" || s.status == "restarting", "Paused": s.paused,
         "Restarting": s.status == "restarting", "OOMKilled": s.oom_killed, "Dead": s.status == "dead",
         "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
         "StartedAt": s.started_at, "FinishedAt": s.finished_at,
@@ -366,6 +370,11 @@ fn status_text(r: &Record) -> String {
             since(&r.state.finished_at)
         ),
         "created" => "Created".into(),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
         other => other.to_string(),
     }
 }

@@ -97,6 +97,10 @@ pub struct Record {
     pub host_config: Value,
     pub state: State,
     pub restart_count: u32,
+    /// Stopped or killed through the API: restart policies leave it alone (and
+    /// `unless-stopped` keeps it down across daemon restarts). Cleared by a start.
+    #[serde(default)]
+    pub manual_stop: bool,
 }
 
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -478,6 +482,7 @@ impl Containers {
                 ..State::default()
             },
             restart_count: 0,
+            manual_stop: false,
         };
         // The record directory is built under a temporary name and renamed in whole.
         let tmp = berth_store::temp_path(&self.root, "create");
@@ -580,6 +585,12 @@ impl Containers {
             return Err(ContainerError::NotModified(
                 "container already started".into(),
             ));
+        }
+        if rec.state.status == "restarting" {
+            return Err(ContainerError::Conflict(format!(
+                "cannot start container {}: container is restarting, wait until the container is running",
+                rec.id
+            )));
         }
         let rootfs = self.mount_rootfs(&rec, &lower)?;
         let result = self.start_shim(c, &rec, &rootfs, on_exit).await;
@@ -726,6 +737,7 @@ impl Containers {
         drop(control);
         drop(child);
         let rec = self.update(c, |r| {
+            r.manual_stop = false;
             r.state = State {
                 status: "running".into(),
                 pid,
