@@ -217,6 +217,7 @@ impl Daemon {
         match self.containers.start(c, lower, self.exit_hook()).await {
             Ok(rec) => {
                 self.container_event(&rec, "start", &[]);
+                crate::health::monitor(self, c.clone());
                 Ok(())
             }
             Err(e) => {
@@ -324,6 +325,9 @@ impl Daemon {
                     if alive { rec.state.shim_pid } else { 0 },
                     self.exit_hook(),
                 );
+                if alive {
+                    crate::health::monitor(self, c.clone());
+                }
             }
         }
     }

@@ -6,6 +6,7 @@ mod config;
 mod containers;
 mod daemon;
 mod events;
+mod health;
 mod host;
 mod pidwatch;
 

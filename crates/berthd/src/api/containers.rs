@@ -263,12 +263,16 @@ pub async fn resize(
 
 fn state_json(r: &Record) -> Value {
     let s = &r.state;
-    json!({
+    let mut out = json!({
         "Status": s.docker_status(), "Running": s.status == "running" || s.status == "restarting", "Paused": s.paused,
         "Restarting": s.status == "restarting", "OOMKilled": s.oom_killed, "Dead": s.status == "dead",
         "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
         "StartedAt": s.started_at, "FinishedAt": s.finished_at,
-    })
+    });
+    if let Some(h) = &s.health {
+        out["Health"] = h.clone();
+    }
+    out
 }
 
 /// `SizeRw` (the writable layer) and `SizeRootFs` (it plus the image), Docker's
@@ -363,7 +367,14 @@ fn status_text(r: &Record) -> String {
     };
     match r.state.status.as_str() {
         "running" if r.state.paused => format!("Up {} (Paused)", since(&r.state.started_at)),
-        "running" => format!("Up {}", since(&r.state.started_at)),
+        "running" => {
+            let health = match crate::health::status_of(r) {
+                "none" => String::new(),
+                "starting" => " (health: starting)".into(),
+                s => format!(" ({s})"),
+            };
+            format!("Up {}{health}", since(&r.state.started_at))
+        }
         "exited" => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -444,6 +455,10 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
                 .any(|n| r.name.contains(n.trim_start_matches('/')));
         let id_ok =
             f.get("id").is_empty() || f.get("id").iter().any(|i| r.id.starts_with(i.as_str()));
+        let health_ok = f.get("health").is_empty()
+            || f.get("health")
+                .iter()
+                .any(|h| h == crate::health::status_of(&r));
         let exited_ok = f.get("exited").is_empty()
             || (r.state.status == "exited"
                 && f.get("exited")
@@ -460,6 +475,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
                 .iter()
                 .any(|a| d.images.resolve(a).ok().as_ref() == Some(&r.image_id) || *a == r.image);
         if !(status_ok
+            && health_ok
             && name_ok
             && id_ok
             && exited_ok

@@ -72,6 +72,9 @@ pub struct State {
     /// Frozen by `pause` (Docker reports status `paused` with `Running` still true).
     #[serde(default)]
     pub paused: bool,
+    /// Docker's `State.Health` while the container has a healthcheck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Value>,
 }
 
 impl State {
