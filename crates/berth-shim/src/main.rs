@@ -198,6 +198,9 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut exit_msg = String::new();
     let mut buf = vec![0u8; 32 * 1024];
+    // Parsing the spec and building the container allocated far more than the loop
+    // needs; hundreds of shims run at once, so give it back now.
+    berth_sys::release_free_memory();
 
     loop {
         if exit.is_some() && out.is_none() && err.is_none() {
