@@ -134,7 +134,6 @@ fn exec_output_environment_workdir_and_users() {
 }
 
 #[test]
-#[ignore = "bug: the exec stream ends before the exit code is recorded, so the CLI often reports 0 (exec inspect still says Running, ExitCode null)"]
 fn exec_exit_codes_reach_the_cli_every_time() {
     let (d, _) = with_container("ex");
     let mut seen = Vec::new();
@@ -236,7 +235,6 @@ fn exec_errors_match_docker() {
 }
 
 #[test]
-#[ignore = "bug: GET /exec/{unknown}/json says \"No such container: No such exec instance: ...\" (Docker: \"No such exec instance: ...\")"]
 fn unknown_exec_sessions_are_reported_with_dockers_wording() {
     let (d, _) = with_container("ex");
     for (method, path) in [

@@ -226,7 +226,6 @@ fn rename_moves_the_name() {
 }
 
 #[test]
-#[ignore = "bug: rename errors lack Docker's \"Error when allocating new name: \" prefix and the leading / in \"Invalid container name (/a@b)\""]
 fn rename_errors_use_dockers_wording() {
     let d = with_busybox();
     d.docker(["run", "-d", "--name", "old", "busybox", "sleep", "1000"])
@@ -307,7 +306,6 @@ fn restart_runs_a_new_process_without_counting_a_restart() {
 }
 
 #[test]
-#[ignore = "bug: stop and restart emit no `kill` event for the SIGTERM they send (Docker: kill signal=15, die, stop, start, restart)"]
 fn restart_emits_the_kill_event_first() {
     let d = with_busybox();
     let id = d
@@ -485,7 +483,6 @@ fn namespaces_are_shared_with_a_running_container() {
 }
 
 #[test]
-#[ignore = "bug: create with --pid/--ipc/--network container:<missing> answers 404, so the docker CLI reports the image as missing and tries to pull it (Docker: 400 for pid/ipc)"]
 fn joining_a_missing_container_is_not_mistaken_for_a_missing_image() {
     let d = with_busybox();
     for flag in ["--pid", "--ipc"] {
@@ -611,7 +608,6 @@ fn capabilities_sysctls_groups_and_oom_score() {
 }
 
 #[test]
-#[ignore = "bug: --oom-score-adj 1001 is accepted by create and only fails at start with an OCI runtime error (Docker: 400 \"Invalid value 1001, range for oom score adj is [-1000, 1000]\")"]
 fn oom_score_adj_out_of_range_is_refused_at_create() {
     let d = with_busybox();
     let o = d
@@ -694,7 +690,6 @@ fn log_driver_none_keeps_no_logs() {
 }
 
 #[test]
-#[ignore = "bug: with --log-driver none inspect still shows a LogPath (and an empty json log file is created); Docker's LogPath is \"\""]
 fn log_driver_none_has_no_log_path() {
     let d = with_busybox();
     d.docker([

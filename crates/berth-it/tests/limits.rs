@@ -587,7 +587,6 @@ fn update_changes_the_live_cgroup_and_inspect() {
 }
 
 #[test]
-#[ignore = "bug: update --memory above the swap limit set at create is accepted and swap silently becomes 2x the new memory (Docker refuses with 409)"]
 fn update_memory_above_the_existing_swap_limit_is_refused() {
     let d = with_busybox();
     let id = d
@@ -1015,7 +1014,6 @@ fn rfc3339_seconds(t: &str) -> f64 {
 }
 
 #[test]
-#[ignore = "bug: exec into a paused container names it by id; Docker names it as the client did (\"Container pz is paused, ...\")"]
 fn exec_into_a_paused_container_names_it_as_given() {
     let d = with_busybox();
     d.docker(["run", "-d", "--name", "pz", "busybox", "sleep", "1000"])

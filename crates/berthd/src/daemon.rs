@@ -200,6 +200,15 @@ impl Daemon {
         });
     }
 
+    /// Docker reports the stop signal as a `kill` event when stopping a running container.
+    pub fn stop_event_kill(&self, c: &Container) {
+        let rec = c.record();
+        if rec.state.status == "running" {
+            let sig = crate::containers::stop_signal(&rec) as i32;
+            self.container_event(&rec, "kill", &[("signal", sig.to_string())]);
+        }
+    }
+
     /// `docker stop`/`kill`: marks the stop as the user's, so policies leave it down; a
     /// container waiting to restart just stays exited.
     pub fn mark_manual_stop(&self, c: &Container) {
@@ -245,6 +254,7 @@ impl Daemon {
     ) -> Result<(), ApiError> {
         let _op = c.op.lock().await;
         if c.record().state.status == "running" {
+            self.stop_event_kill(c);
             self.containers.stop(c, timeout).await?;
             self.container_event(&c.record(), "stop", &[]);
         }

@@ -207,6 +207,7 @@ pub async fn stop(
     let c = d.containers.get(&id)?;
     let _op = c.op.lock().await;
     d.mark_manual_stop(&c);
+    d.stop_event_kill(&c);
     match d.containers.stop(&c, t).await {
         Ok(()) => {
             d.container_event(&c.record(), "stop", &[]);
@@ -337,7 +338,7 @@ pub async fn inspect(
         "ResolvConfPath": dir.join("resolv.conf"),
         "HostnamePath": dir.join("hostname"),
         "HostsPath": dir.join("hosts"),
-        "LogPath": d.containers.log_path(&r.id),
+        "LogPath": if containers::log_driver(&r.host_config) == "none" { json!("") } else { json!(d.containers.log_path(&r.id)) },
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
         "Driver": "overlay2",

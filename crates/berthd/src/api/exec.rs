@@ -33,7 +33,7 @@ pub async fn create(
     let body = parse_body(&body)?;
     let c = d.containers.get(&id)?;
     let rec = c.record();
-    let exec = d.execs.create(&rec, &body)?;
+    let exec = d.execs.create(&rec, &id, &body)?;
     d.container_event(
         &rec,
         &format!("exec_create: {}", exec.config.cmd.join(" ")),
@@ -236,11 +236,15 @@ pub async fn start(
             return;
         };
         let client = TokioIo::new(upgraded);
+        let (cr, mut cw) = tokio::io::split(client);
         match session.pty.take() {
-            Some(master) => pump_tty(client, &master).await,
-            None => pump_pipes(client, &mut session.child).await,
+            Some(master) => pump_tty(cr, &mut cw, &master).await,
+            None => pump_pipes(cr, &mut cw, &mut session.child).await,
         }
+        // The exit code is recorded before the stream ends: clients ask for it (exec
+        // inspect) as soon as they see the end.
         finish(&d, &exec, session.child).await;
+        let _ = cw.shutdown().await;
     });
     let content_type = if tty {
         "application/vnd.docker.raw-stream"
@@ -265,10 +269,11 @@ pub async fn start(
 
 /// Terminal session: bytes both ways, unframed, until the terminal closes (reading the
 /// master fails with EIO once the last holder of the slave side is gone).
-async fn pump_tty<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    client: S,
-    master: &Arc<OwnedFd>,
-) {
+async fn pump_tty<R, W>(mut cr: R, cw: &mut W, master: &Arc<OwnedFd>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     // tokio's File runs each read on its blocking pool: a terminal cannot be registered
     // with the reactor without unsafe code, and sessions are few.
     let (Ok(r), Ok(w)) = (master.try_clone(), master.try_clone()) else {
@@ -276,22 +281,20 @@ async fn pump_tty<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     };
     let mut pr = tokio::fs::File::from_std(std::fs::File::from(r));
     let mut pw = tokio::fs::File::from_std(std::fs::File::from(w));
-    let (mut cr, mut cw) = tokio::io::split(client);
     let input = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut cr, &mut pw).await;
     });
-    let _ = tokio::io::copy(&mut pr, &mut cw).await;
-    let _ = cw.shutdown().await;
+    let _ = tokio::io::copy(&mut pr, cw).await;
     input.abort();
 }
 
 /// Pipe session: stdout and stderr framed onto the client, the client's bytes to stdin
 /// (closed when the client half-closes).
-async fn pump_pipes<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    client: S,
-    child: &mut tokio::process::Child,
-) {
-    let (mut cr, mut cw) = tokio::io::split(client);
+async fn pump_pipes<R, W>(mut cr: R, cw: &mut W, child: &mut tokio::process::Child)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let input = child.stdin.take().map(|mut stdin| {
         tokio::spawn(async move {
             let _ = tokio::io::copy(&mut cr, &mut stdin).await;
@@ -322,7 +325,7 @@ async fn pump_pipes<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         frame.extend_from_slice(data);
         client_ok = cw.write_all(&frame).await.is_ok();
     }
-    let _ = cw.shutdown().await;
+    let _ = cw.flush().await;
     if let Some(t) = input {
         t.abort();
     }

@@ -91,7 +91,8 @@ fn strs(v: Option<&Value>) -> Vec<String> {
 
 impl Execs {
     /// `POST /containers/{id}/exec`: checks the request and the container's state.
-    pub fn create(&self, rec: &Record, body: &Value) -> Result<Arc<Exec>> {
+    /// `name` is the container as the client named it, for Docker's messages.
+    pub fn create(&self, rec: &Record, name: &str, body: &Value) -> Result<Arc<Exec>> {
         if rec.state.status != "running" {
             return Err(ContainerError::Conflict(format!(
                 "Container {} is not running",
@@ -100,8 +101,7 @@ impl Execs {
         }
         if rec.state.paused {
             return Err(ContainerError::Conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                rec.id
+                "Container {name} is paused, unpause the container before exec"
             )));
         }
         let cmd = strs(body.get("Cmd"));
@@ -153,7 +153,7 @@ impl Execs {
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .cloned()
-            .ok_or_else(|| ContainerError::NotFound(format!("No such exec instance: {id}")))
+            .ok_or_else(|| ContainerError::ExecNotFound(id.to_string()))
     }
 
     /// Exec ids of a container (inspect's `ExecIDs`), `None` when there are none.

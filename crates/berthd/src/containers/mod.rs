@@ -30,6 +30,8 @@ const RECORD_SCHEMA: u32 = 1;
 pub enum ContainerError {
     #[error("No such container: {0}")]
     NotFound(String),
+    #[error("No such exec instance: {0}")]
+    ExecNotFound(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -44,7 +46,7 @@ impl berth_errors::HasKind for ContainerError {
     fn kind(&self) -> berth_errors::ErrorKind {
         use berth_errors::ErrorKind as K;
         match self {
-            ContainerError::NotFound(_) => K::NotFound,
+            ContainerError::NotFound(_) | ContainerError::ExecNotFound(_) => K::NotFound,
             ContainerError::Conflict(_) => K::Conflict,
             ContainerError::Invalid(_) => K::InvalidArgument,
             ContainerError::NotModified(_) => K::NotModified,
@@ -422,8 +424,21 @@ impl Containers {
             else {
                 continue;
             };
-            let other = self.get(other)?.id.clone();
+            let other = match self.get(other) {
+                Ok(c) => c.id.clone(),
+                // Docker creates a container that will join a missing network namespace
+                // (it fails at start); missing pid or ipc sources are refused now.
+                Err(_) if key == "NetworkMode" => continue,
+                Err(e) => return Err(ContainerError::Invalid(e.to_string())),
+            };
             host_config.insert(key.into(), json!(format!("container:{other}")));
+        }
+        if let Some(adj) = host_config.get("OomScoreAdj").and_then(Value::as_i64) {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(ContainerError::Invalid(format!(
+                    "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+                )));
+            }
         }
         if host_config
             .get("IpcMode")
@@ -511,7 +526,9 @@ impl Containers {
                 .map(|l| format!("{l}\n"))
                 .collect();
             std::fs::write(tmp.join("resolv.conf"), resolv)?;
-            std::fs::write(tmp.join(format!("{id}-json.log")), b"")?;
+            if log_driver(&rec.host_config) != "none" {
+                std::fs::write(tmp.join(format!("{id}-json.log")), b"")?;
+            }
             Ok(())
         };
         let mut idx = self.index.lock().unwrap_or_else(|p| p.into_inner());
@@ -832,12 +849,7 @@ impl Containers {
                 "container already stopped".into(),
             ));
         }
-        let sig = rec
-            .config
-            .get("StopSignal")
-            .and_then(Value::as_str)
-            .and_then(parse_signal)
-            .unwrap_or(nix::sys::signal::Signal::SIGTERM);
+        let sig = stop_signal(&rec);
         let timeout = timeout
             .or_else(|| rec.config.get("StopTimeout").and_then(Value::as_i64))
             .unwrap_or(10);
@@ -951,15 +963,28 @@ impl Containers {
         let mut hc = rec.host_config.as_object().cloned().unwrap_or_default();
         let old_swap = hc.get("MemorySwap").and_then(Value::as_i64).unwrap_or(0);
         for k in resources::UPDATABLE {
-            if let Some(v) = body.get(*k).filter(|v| !v.is_null()) {
+            // Zero and "" mean "not given" in Docker's update, except for the two
+            // fields clients send only when set.
+            let given = |v: &&Value| {
+                !v.is_null()
+                    && (matches!(*k, "PidsLimit" | "OomKillDisable")
+                        || (v.as_i64() != Some(0) && v.as_str() != Some("")))
+            };
+            if let Some(v) = body.get(*k).filter(given) {
                 hc.insert(k.to_string(), v.clone());
             }
         }
         let mem = body.get("Memory").and_then(Value::as_i64).unwrap_or(0);
-        if mem > 0 && body.get("MemorySwap").is_none_or(Value::is_null) && old_swap > 0 {
-            if mem > old_swap {
-                return Err(ContainerError::Invalid("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
-            }
+        // Clients send zero for the flags that were not given.
+        let swap_given = body
+            .get("MemorySwap")
+            .and_then(Value::as_i64)
+            .is_some_and(|s| s != 0);
+        if mem > 0 && !swap_given && old_swap > 0 && mem > old_swap {
+            return Err(ContainerError::Conflict(format!("Cannot update container {}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time", rec.id)));
+        }
+        if !swap_given {
+            hc.insert("MemorySwap".into(), json!(old_swap));
         }
         if body.get("NanoCpus").and_then(Value::as_i64).unwrap_or(0) > 0 {
             // --cpus replaces an earlier period/quota pair, as in Docker.
@@ -977,7 +1002,6 @@ impl Containers {
             }
             hc.insert("RestartPolicy".into(), p.clone());
         }
-        let swap_given = body.get("MemorySwap").is_some_and(|v| !v.is_null());
         resources::validate(&mut hc).map_err(ContainerError::Invalid)?;
         if !swap_given && old_swap > 0 {
             // An explicit earlier swap limit stays unless the update names one.
@@ -1008,7 +1032,7 @@ impl Containers {
         }
         if !valid_name(new) {
             return Err(ContainerError::Invalid(format!(
-                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                "Error when allocating new name: Invalid container name (/{new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
         let idx = self.index.lock().unwrap_or_else(|p| p.into_inner());
@@ -1019,7 +1043,7 @@ impl Containers {
         }
         if let Some(other) = idx.values().find(|o| o.has_name(new)) {
             return Err(ContainerError::Conflict(format!(
-                "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                 other.id
             )));
         }
@@ -1059,6 +1083,15 @@ fn start_error(msg: &str) -> ContainerError {
     };
     let msg = msg.strip_prefix("container init failed: ").unwrap_or(msg);
     ContainerError::Invalid(format!("failed to create task for container: OCI runtime create failed: unable to start container process: {msg}: unknown"))
+}
+
+/// The container's stop signal (`--stop-signal`, the image's `STOPSIGNAL`, or SIGTERM).
+pub fn stop_signal(rec: &Record) -> nix::sys::signal::Signal {
+    rec.config
+        .get("StopSignal")
+        .and_then(Value::as_str)
+        .and_then(parse_signal)
+        .unwrap_or(nix::sys::signal::Signal::SIGTERM)
 }
 
 pub fn log_driver(hc: &Value) -> &str {

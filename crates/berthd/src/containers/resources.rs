@@ -302,7 +302,12 @@ pub fn host_devices(hc: &Value) -> Result<(Vec<Value>, Vec<(char, i64, i64, Stri
 
 /// The limits of an update request as cgroup writes (only the fields it names).
 pub fn update_resources(hc: &Value, update: &Value) -> berth_cgroups::Resources {
-    let has = |k: &str| update.get(k).is_some_and(|v| !v.is_null());
+    // Clients send zero for what they do not change (PidsLimit only when set).
+    let has = |k: &str| {
+        update.get(k).is_some_and(|v| {
+            !v.is_null() && (k == "PidsLimit" || (v.as_i64() != Some(0) && v.as_str() != Some("")))
+        })
+    };
     let mut r = berth_cgroups::Resources::default();
     if has("Memory") {
         r.memory = Some(int(hc, "Memory")).filter(|m| *m > 0).or(Some(-1));
