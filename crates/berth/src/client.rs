@@ -297,14 +297,40 @@ impl Client {
     /// docker's `postHijacked`: an HTTP upgrade (`Upgrade: tcp`) after which the
     /// connection carries the raw (or multiplexed) stream both ways.
     pub async fn hijack(&mut self, path: &str, query: &Query<'_>) -> Result<Hijacked> {
+        self.hijack_with(path, query, None).await
+    }
+
+    /// [`Client::hijack`] with a JSON body (`/exec/{id}/start`).
+    pub async fn hijack_json(&mut self, path: &str, body: &Value) -> Result<Hijacked> {
+        self.hijack_with(path, &Vec::new(), Some(body)).await
+    }
+
+    async fn hijack_with(
+        &mut self,
+        path: &str,
+        query: &Query<'_>,
+        json_body: Option<&Value>,
+    ) -> Result<Hijacked> {
         let version = self.api_version().await?;
         let url = format!("/v{version}{}{}", escape_path(path), encode_query(query));
+        let (body, content_type) = match json_body {
+            Some(v) => {
+                let bytes = serde_json::to_vec(v).map_err(|e| CliError::other(e.to_string()))?;
+                (
+                    Full::new(Bytes::from(bytes))
+                        .map_err(|never| match never {})
+                        .boxed(),
+                    "application/json",
+                )
+            }
+            None => (empty(), "text/plain"),
+        };
         let resp = self
             .send_with_headers(
                 Method::POST,
                 url.clone(),
-                empty(),
-                Some("text/plain"),
+                body,
+                Some(content_type),
                 &[("connection", "Upgrade"), ("upgrade", "tcp")],
             )
             .await?;

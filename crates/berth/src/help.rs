@@ -95,6 +95,16 @@ fn aliases(path: &str) -> Option<&'static str> {
         "stop" | "container stop" => "berth container stop, berth stop",
         "kill" | "container kill" => "berth container kill, berth kill",
         "wait" | "container wait" => "berth container wait, berth wait",
+        "attach" | "container attach" => "berth container attach, berth attach",
+        "exec" | "container exec" => "berth container exec, berth exec",
+        "pause" | "container pause" => "berth container pause, berth pause",
+        "unpause" | "container unpause" => "berth container unpause, berth unpause",
+        "port" | "container port" => "berth container port, berth port",
+        "rename" | "container rename" => "berth container rename, berth rename",
+        "restart" | "container restart" => "berth container restart, berth restart",
+        "stats" | "container stats" => "berth container stats, berth stats",
+        "top" | "container top" => "berth container top, berth top",
+        "update" | "container update" => "berth container update, berth update",
         _ => return None,
     })
 }

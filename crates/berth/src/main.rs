@@ -7,6 +7,7 @@ mod error;
 mod filters;
 mod format;
 mod help;
+mod opts;
 mod timestamp;
 
 use std::error::Error as _;

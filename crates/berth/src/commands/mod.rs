@@ -7,6 +7,8 @@ mod system;
 
 use std::io::{BufRead, IsTerminal, Write};
 
+pub use container::{parse_mount, validate_network};
+
 use crate::cli::flag_error;
 use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::client::Client;
@@ -71,8 +73,39 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
         Command::Stop(o) => container::stop(app, o, "stop").await?,
         Command::Kill(o) => container::kill(app, o, "kill").await?,
         Command::Wait(o) => container::wait(app, o, "wait").await?,
+        Command::Attach(o) => container::attach(app, o, "attach").await?,
+        Command::Exec(o) => container::exec(app, o, "exec").await?,
+        Command::Pause(o) => container::pause(app, o, "pause").await?,
+        Command::Port(o) => container::port(app, o, "port").await?,
+        Command::Rename(o) => container::rename(app, o, "rename").await?,
+        Command::Restart(o) => container::restart(app, o, "restart").await?,
+        Command::Stats(o) => container::stats(app, o, "stats").await?,
+        Command::Top(o) => container::top(app, o, "top").await?,
+        Command::Unpause(o) => container::unpause(app, o, "unpause").await?,
+        Command::Update(o) => container::update(app, o, "update").await?,
         Command::Container(g) => match g.command {
             None => return Ok(true),
+            Some(ContainerCommand::Attach(o)) => {
+                container::attach(app, o, "container attach").await?
+            }
+            Some(ContainerCommand::Exec(o)) => container::exec(app, o, "container exec").await?,
+            Some(ContainerCommand::Pause(o)) => container::pause(app, o, "container pause").await?,
+            Some(ContainerCommand::Port(o)) => container::port(app, o, "container port").await?,
+            Some(ContainerCommand::Prune(o)) => container::prune(app, o).await?,
+            Some(ContainerCommand::Rename(o)) => {
+                container::rename(app, o, "container rename").await?
+            }
+            Some(ContainerCommand::Restart(o)) => {
+                container::restart(app, o, "container restart").await?
+            }
+            Some(ContainerCommand::Stats(o)) => container::stats(app, o, "container stats").await?,
+            Some(ContainerCommand::Top(o)) => container::top(app, o, "container top").await?,
+            Some(ContainerCommand::Unpause(o)) => {
+                container::unpause(app, o, "container unpause").await?
+            }
+            Some(ContainerCommand::Update(o)) => {
+                container::update(app, o, "container update").await?
+            }
             Some(ContainerCommand::Create(o)) => {
                 container::create(app, o, "container create").await?
             }
