@@ -516,7 +516,7 @@ pub struct ContainerFlags {
     #[arg(long = "cgroup-parent", value_name = "string")]
     pub cgroup_parent: Option<String>,
     /// Cgroup namespace to use (host|private)
-    /// 'host':    Run the container in the Docker host's cgroup namespace
+    /// 'host':    Run the container in the berth host's cgroup namespace
     /// 'private': Run the container in its own private cgroup namespace
     /// '':        Use the cgroup namespace as configured by the
     ///            default-cgroupns-mode option on the daemon (default)
@@ -1400,6 +1400,7 @@ pub enum Arity {
     Exact(usize),
     Min(usize),
     Max(usize),
+    Range(usize, usize),
 }
 
 pub fn check_args(path: &str, args: &[String], arity: Arity) -> Result<(), CliError> {
@@ -1422,6 +1423,10 @@ pub fn check_args(path: &str, args: &[String], arity: Arity) -> Result<(), CliEr
         Arity::Max(k) if n > k => format!(
             "berth: '{cmd}' requires at most {k} {}\n\nUsage:  {usage}\n\nRun '{cmd} --help' for more information",
             plural(k)
+        ),
+        Arity::Range(min, max) if n < min || n > max => format!(
+            "berth: '{cmd}' requires at least {min} and at most {max} {}\n\nUsage:  {usage}\n\nRun '{cmd} --help' for more information",
+            plural(max)
         ),
         _ => return Ok(()),
     };

@@ -104,6 +104,8 @@ pub struct Client {
     host: Host,
     /// Negotiated on first use.
     version: Option<String>,
+    /// The daemon's `OSType` from the ping ("linux"), once negotiated.
+    os_type: String,
 }
 
 /// Query parameters; repeated keys are allowed (e.g. `names=a&names=b`).
@@ -114,6 +116,7 @@ impl Client {
         Client {
             host,
             version: None,
+            os_type: String::new(),
         }
     }
 
@@ -126,6 +129,12 @@ impl Client {
             .version
             .clone()
             .unwrap_or_else(|| MAX_API_VERSION.to_string()))
+    }
+
+    /// The daemon's operating system as its ping reports it ("" if it does not say).
+    pub async fn os_type(&mut self) -> Result<String> {
+        self.api_version().await?;
+        Ok(self.os_type.clone())
     }
 
     /// docker's `Ping` + `NegotiateAPIVersionPing`: HEAD /_ping, falling back to GET.
@@ -154,6 +163,12 @@ impl Client {
             server
         };
         self.version = Some(version);
+        self.os_type = resp
+            .headers()
+            .get("ostype")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         Ok(())
     }
 

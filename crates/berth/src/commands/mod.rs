@@ -153,6 +153,71 @@ pub fn parse_filters(path: &str, values: &[String], flag: &str) -> Result<Filter
     })
 }
 
+/// A flag that only some daemons support (pflag annotations `version` / `ostype`).
+pub struct FlagNeed {
+    pub name: &'static str,
+    pub set: bool,
+    /// The lowest API version that knows the flag ("" if any).
+    pub version: &'static str,
+    /// The only daemon OS it applies to ("" if any).
+    pub ostype: &'static str,
+}
+
+impl FlagNeed {
+    pub fn version(name: &'static str, set: bool, version: &'static str) -> FlagNeed {
+        FlagNeed {
+            name,
+            set,
+            version,
+            ostype: "",
+        }
+    }
+
+    pub fn ostype(name: &'static str, set: bool, ostype: &'static str) -> FlagNeed {
+        FlagNeed {
+            name,
+            set,
+            version: "",
+            ostype,
+        }
+    }
+}
+
+/// docker's `areFlagsSupported`: each flag given that the daemon cannot honour is an
+/// error, reported together in flag-name order.
+pub async fn flags_supported(app: &mut App, mut needs: Vec<FlagNeed>) -> Result<()> {
+    needs.retain(|n| n.set);
+    if needs.is_empty() {
+        return Ok(());
+    }
+    needs.sort_by_key(|n| n.name);
+    let version = app.client.api_version().await?;
+    let mut errors = Vec::new();
+    for n in &needs {
+        if !n.version.is_empty() && crate::client::version_less(&version, n.version) {
+            errors.push(format!(
+                "\"--{}\" requires API version {}, but the berth daemon API version is {version}",
+                n.name, n.version
+            ));
+            continue;
+        }
+        if !n.ostype.is_empty() {
+            let os = app.client.os_type().await?;
+            if !os.is_empty() && os != n.ostype {
+                errors.push(format!(
+                    "\"--{}\" is only supported on a berth daemon running on {}, but the berth daemon is running on {os}",
+                    n.name, n.ostype
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::CliError::other(errors.join("\n")))
+    }
+}
+
 /// docker's `prompt.Confirm`: only "y"/"Y" confirms.
 pub fn confirm(app: &App, message: &str) -> Result<bool> {
     app.print(&format!("{message} [y/N] "))?;

@@ -7,7 +7,7 @@ use super::run::{attach_query, forward_signals};
 use super::tty::{self, StreamEnd, Streams};
 use crate::cli::{check_args, Arity, AttachOpts, ExecOpts};
 use crate::client::{read_json, version_less};
-use crate::commands::App;
+use crate::commands::{flags_supported, App, FlagNeed};
 use crate::error::{CliError, Result};
 
 /// moby/term's `EscapeError`, which `exec` and `attach` report as their error.
@@ -67,6 +67,15 @@ fn exec_config(o: &ExecOpts, cmd: &[String], console: Option<[u16; 2]>) -> Resul
 
 pub async fn exec(app: &mut App, o: ExecOpts, path: &str) -> Result<()> {
     check_args(path, &o.args, Arity::Min(2))?;
+    flags_supported(
+        app,
+        vec![
+            FlagNeed::version("env", !o.env.is_empty(), "1.25"),
+            FlagNeed::version("env-file", !o.env_file.is_empty(), "1.25"),
+            FlagNeed::version("workdir", o.workdir.is_some(), "1.35"),
+        ],
+    )
+    .await?;
     let container = o.args[0].trim().to_string();
     let cmd = &o.args[1..];
     // The env files are read before anything is sent.

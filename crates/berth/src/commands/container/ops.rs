@@ -10,7 +10,7 @@ use crate::cli::{
     UpdateOpts,
 };
 use crate::client::{read_json, Query};
-use crate::commands::{confirm, parse_filters, App};
+use crate::commands::{confirm, flags_supported, parse_filters, App, FlagNeed};
 use crate::error::{CliError, Result};
 use crate::format::tabwriter::TabWriter;
 use crate::format::units::human_size;
@@ -155,6 +155,16 @@ fn update_flag_count(o: &UpdateOpts) -> usize {
 
 pub async fn update(app: &mut App, o: UpdateOpts, path: &str) -> Result<()> {
     check_args(path, &o.args, Arity::Min(1))?;
+    flags_supported(
+        app,
+        vec![
+            FlagNeed::version("cpu-rt-period", o.cpu_rt_period.is_some(), "1.25"),
+            FlagNeed::version("cpu-rt-runtime", o.cpu_rt_runtime.is_some(), "1.25"),
+            FlagNeed::version("cpus", o.cpus.is_some(), "1.29"),
+            FlagNeed::version("pids-limit", o.pids_limit.is_some(), "1.40"),
+        ],
+    )
+    .await?;
     if update_flag_count(&o) == 0 {
         return Err(CliError::other(
             "you must provide one or more flags when using this command",
@@ -312,8 +322,7 @@ fn port_lines(info: &Value, container: &str, port: Option<&str>) -> Result<Vec<S
 }
 
 pub async fn port(app: &mut App, o: PortOpts, path: &str) -> Result<()> {
-    check_args(path, &o.args, Arity::Min(1))?;
-    check_args(path, &o.args, Arity::Max(2))?;
+    check_args(path, &o.args, Arity::Range(1, 2))?;
     let container = &o.args[0];
     let info = app
         .client

@@ -6,13 +6,13 @@ use berth_oci::Reference;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Response;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::config::{self, go_open_error, ContainerConfig};
 use super::tty::{self, StreamEnd, Streams};
 use crate::cli::{check_args, Arity, ContainerFlags, CreateOpts, RunOpts, StartOpts};
-use crate::client::{read_json, Client, Hijacked, Query};
-use crate::commands::App;
+use crate::client::{read_json, version_less, Client, Hijacked, Query};
+use crate::commands::{flags_supported, App, FlagNeed};
 use crate::error::{CliError, Result};
 use crate::format::jsonstream::{Display, JsonSplitter};
 
@@ -151,6 +151,89 @@ fn is_64_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// The `run`/`create` flags that older daemons, or other platforms, do not support.
+fn flag_needs(f: &ContainerFlags) -> Vec<FlagNeed> {
+    let v = FlagNeed::version;
+    let windows = |name, set| FlagNeed::ostype(name, set, "windows");
+    vec![
+        v("annotation", !f.annotation.is_empty(), "1.43"),
+        v("cgroupns", f.cgroupns.is_some(), "1.41"),
+        v("cpu-rt-period", f.cpu_rt_period.is_some(), "1.25"),
+        v("cpu-rt-runtime", f.cpu_rt_runtime.is_some(), "1.25"),
+        v("cpus", f.cpus.is_some(), "1.25"),
+        v(
+            "health-start-interval",
+            f.health_start_interval.is_some(),
+            "1.44",
+        ),
+        v(
+            "health-start-period",
+            f.health_start_period.is_some(),
+            "1.29",
+        ),
+        v("init", f.init.is_some(), "1.25"),
+        v("platform", f.platform.is_some(), "1.32"),
+        v("stop-timeout", f.stop_timeout.is_some(), "1.25"),
+        windows("cpu-count", f.cpu_count.is_some()),
+        windows("cpu-percent", f.cpu_percent.is_some()),
+        windows("io-maxbandwidth", f.io_maxbandwidth.is_some()),
+        windows("io-maxiops", f.io_maxiops.is_some()),
+    ]
+}
+
+/// What the moby client changes in a create request for the negotiated API version.
+fn adjust_for_version(body: &mut Value, version: &str, platform: Option<&str>) -> Result<()> {
+    let older = |v: &str| version_less(version, v);
+    let endpoint_mac = body
+        .pointer("/NetworkingConfig/EndpointsConfig")
+        .and_then(Value::as_object)
+        .is_some_and(|eps| {
+            eps.values().any(|ep| {
+                ep.get("MacAddress")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| !m.is_empty())
+            })
+        });
+    if older("1.44") && endpoint_mac {
+        return Err(CliError::other(format!(
+            "\"specify mac-address per network\" requires API version 1.44, but the berth daemon API version is {version}"
+        )));
+    }
+    let Some(m) = body.as_object_mut() else {
+        return Ok(());
+    };
+    if !older("1.44") {
+        // The container-wide MAC address is deprecated from 1.44 on.
+        m.remove("MacAddress");
+    }
+    let Some(hc) = m.get_mut("HostConfig").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if older("1.25") {
+        hc.insert("AutoRemove".into(), json!(false));
+    }
+    if !older("1.42") || older("1.40") {
+        hc.remove("KernelMemory");
+    }
+    if older("1.42") && platform.is_some_and(|p| p.to_lowercase().starts_with("linux")) {
+        hc.insert("ConsoleSize".into(), json!([0, 0]));
+    }
+    if older("1.44") {
+        let force_ro = hc
+            .get("Mounts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|m| m.pointer("/BindOptions/ReadOnlyForceRecursive").is_some());
+        if force_ro {
+            return Err(CliError::other(
+                "bind-recursive=readonly requires API v1.44 or later",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// docker's `createContainer`: create, pulling the image first when it is missing.
 async fn create_container(
     app: &mut App,
@@ -173,6 +256,10 @@ async fn create_container(
             pull_image(app, r, f).await?;
         }
     }
+    let mut cfg = cfg.clone();
+    let version = app.client.api_version().await?;
+    adjust_for_version(&mut cfg.body, &version, f.platform.as_deref())?;
+    let cfg = &cfg;
     let mut query: Query = Vec::new();
     if let Some(name) = f.name.as_ref().filter(|n| !n.is_empty()) {
         query.push(("name", name.clone()));
@@ -224,6 +311,7 @@ pub async fn create(app: &mut App, o: CreateOpts, path: &str) -> Result<()> {
     if f.image.is_none() {
         check_args(path, &[], Arity::Min(1))?;
     }
+    flags_supported(app, flag_needs(f)).await?;
     validate_pull(&f.pull, "create")?;
     let cfg = config::build(f, console_size())
         .map_err(|e| CliError::status(125, with_help(&e, "create")))?;
@@ -321,6 +409,7 @@ pub async fn run(app: &mut App, o: RunOpts, path: &str) -> Result<()> {
     if f.image.is_none() {
         check_args(path, &[], Arity::Min(1))?;
     }
+    flags_supported(app, flag_needs(f)).await?;
     validate_pull(&f.pull, "run")?;
     let mut cfg = config::build(f, console_size())
         .map_err(|e| CliError::status(125, with_help(&e, "run")))?;

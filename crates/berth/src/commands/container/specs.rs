@@ -377,10 +377,12 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
             }
             match chars.peek() {
                 None | Some(',') => {}
-                Some(_) => return Err(format!(
+                Some(_) => {
+                    return Err(format!(
                     "parse error on line 1, column {}: extraneous or missing \" in quoted-field",
                     column + 1
-                )),
+                ))
+                }
             }
         } else {
             while let Some(&c) = chars.peek() {
