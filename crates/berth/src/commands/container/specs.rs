@@ -409,6 +409,14 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
     Ok(fields)
 }
 
+/// `--mount`'s volume options while parsing: the plain ones, labels and the driver.
+#[derive(Default)]
+struct VolumeOpts {
+    opts: Map<String, Value>,
+    labels: BTreeMap<String, String>,
+    driver: Map<String, Value>,
+}
+
 fn go_bool(v: &str) -> Option<bool> {
     crate::cli::go_bool(v).ok()
 }
@@ -422,11 +430,7 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
     let mut read_only = false;
     let mut consistency = String::new();
     let mut bind: Option<Map<String, Value>> = None;
-    let mut volume: Option<(
-        Map<String, Value>,
-        BTreeMap<String, String>,
-        Map<String, Value>,
-    )> = None;
+    let mut volume: Option<VolumeOpts> = None;
     let mut image: Option<Map<String, Value>> = None;
     let mut tmpfs: Option<Map<String, Value>> = None;
     let mut driver_opts: Option<BTreeMap<String, String>> = None;
@@ -442,7 +446,7 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
                 "volume-nocopy" => {
                     volume
                         .get_or_insert_with(Default::default)
-                        .0
+                        .opts
                         .insert("NoCopy".into(), json!(true));
                 }
                 "bind-nonrecursive" => {
@@ -503,13 +507,13 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
             "volume-subpath" => {
                 volume
                     .get_or_insert_with(Default::default)
-                    .0
+                    .opts
                     .insert("Subpath".into(), json!(val));
             }
             "volume-nocopy" => {
                 let v = go_bool(val)
                     .ok_or_else(|| format!("invalid value for volume-nocopy: {val}"))?;
-                let o = &mut volume.get_or_insert_with(Default::default).0;
+                let o = &mut volume.get_or_insert_with(Default::default).opts;
                 if v {
                     o.insert("NoCopy".into(), json!(true));
                 } else {
@@ -517,7 +521,7 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
                 }
             }
             "volume-label" => {
-                let labels = &mut volume.get_or_insert_with(Default::default).1;
+                let labels = &mut volume.get_or_insert_with(Default::default).labels;
                 let (k, v) = val.split_once('=').unwrap_or((val, ""));
                 if !k.is_empty() {
                     labels.insert(k.into(), v.into());
@@ -526,7 +530,7 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
             "volume-driver" => {
                 volume
                     .get_or_insert_with(Default::default)
-                    .2
+                    .driver
                     .insert("Name".into(), json!(val));
             }
             "volume-opt" => {
@@ -621,7 +625,12 @@ pub fn parse_mount(value: &str) -> Result<Value, String> {
         }
         m.insert("BindOptions".into(), Value::Object(ordered));
     }
-    if let Some((opts, labels, mut driver)) = volume {
+    if let Some(VolumeOpts {
+        opts,
+        labels,
+        mut driver,
+    }) = volume
+    {
         let mut ordered = Map::new();
         if let Some(v) = opts.get("NoCopy") {
             ordered.insert("NoCopy".into(), v.clone());
