@@ -894,6 +894,26 @@ mod tests {
         assert!(c.auto_remove && c.attach_stdout && c.attach_stderr && !c.attach_stdin);
     }
 
+    /// The body docker 28.2.2 sent (API 1.41) for resource, device, health, network
+    /// and volume flags (see the test below for the command line).
+    const DOCKER_RESOURCES: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"ExposedPorts":{"7000/tcp":{},"7001/tcp":{},"80/tcp":{}},"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":["true"],"Healthcheck":{"Test":["CMD-SHELL","curl -f x"],"Interval":60000000000,"Retries":3},"Image":"busybox","Volumes":{"/cache":{}},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":["/srv:/srv:ro"],"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"","VolumesFrom":["other"],"ConsoleSize":[0,0],"CapAdd":["CAP_NET_ADMIN","CAP_SYS_ADMIN"],"CapDrop":null,"CgroupnsMode":"host","Dns":["1.1.1.1"],"DnsOptions":["ndots:1"],"DnsSearch":["a.example"],"ExtraHosts":["h:10.0.0.1"],"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":["db:db"],"OomScoreAdj":10,"PidMode":"","Privileged":false,"PublishAllPorts":true,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"host","ShmSize":0,"Sysctls":{"net.core.somaxconn":"1024"},"Runtime":"runc","Isolation":"","CpuShares":256,"Memory":67108864,"NanoCpus":500000000,"CgroupParent":"p","BlkioWeight":500,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[{"PathOnHost":"/dev/fuse","PathInContainer":"/dev/fuse2","CgroupPermissions":"rw"}],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":-1,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":30,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"Mounts":[{"Type":"tmpfs","Target":"/t"}],"MaskedPaths":null,"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":{"IPv4Address":"10.1.2.3"},"Links":null,"Aliases":null,"MacAddress":"","DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}"#;
+
+    #[test]
+    fn resource_network_and_volume_flags_match_docker_byte_for_byte() {
+        let args = "-m 64m --memory-swap -1 --cpus 0.5 -c 256 --pids-limit 30 --blkio-weight 500 \
+             --device /dev/fuse:/dev/fuse2:rw --health-cmd curl\u{1}-f\u{1}x --health-interval 1m \
+             --health-retries 3 --runtime runc --userns host --cgroup-parent p --cgroupns host \
+             --oom-score-adj 10 --sysctl net.core.somaxconn=1024 --expose 7000-7001 \
+             -p 127.0.0.1:8080:80/tcp -P --dns 1.1.1.1 --dns-search a.example --dns-option ndots:1 \
+             --add-host h:10.0.0.1 --ip 10.1.2.3 -v /srv:/srv:ro -v /cache --mount type=tmpfs,dst=/t \
+             --volumes-from other --link db:db --cap-add sys_admin --cap-add NET_ADMIN \
+             --cap-add sys_admin busybox true";
+        let mut f = flags(&args.split_whitespace().collect::<Vec<_>>().join(" "));
+        f.health_cmd = f.health_cmd.map(|c| c.replace('\u{1}', " "));
+        let c = build(&f, [0, 0]).unwrap();
+        assert_eq!(c.body.to_string(), DOCKER_RESOURCES);
+    }
+
     #[test]
     fn many_flags_match_docker() {
         let dir = std::env::temp_dir().join(format!("berth-envfile-{}", std::process::id()));

@@ -651,6 +651,31 @@ mod tests {
     }
 
     #[test]
+    fn create_body_follows_the_api_version() {
+        let body = || {
+            json!({"Image": "busybox", "MacAddress": "92:d0:c6:0a:29:33", "OnBuild": null,
+                   "HostConfig": {"AutoRemove": true, "ConsoleSize": [24, 80], "KernelMemory": 1024},
+                   "NetworkingConfig": {"EndpointsConfig": {"default": {"MacAddress": "92:d0:c6:0a:29:33"}}}})
+        };
+        let mut b = body();
+        adjust_for_version(&mut b, "1.47", None).unwrap();
+        assert!(b.get("MacAddress").is_none());
+        assert!(b["HostConfig"].get("KernelMemory").is_none());
+        assert_eq!(b["HostConfig"]["ConsoleSize"], json!([24, 80]));
+        let mut b = body();
+        assert_eq!(
+            adjust_for_version(&mut b, "1.41", None).unwrap_err().to_string(),
+            "\"specify mac-address per network\" requires API version 1.44, but the berth daemon API version is 1.41"
+        );
+        let mut b = body();
+        b["NetworkingConfig"]["EndpointsConfig"]["default"]["MacAddress"] = json!("");
+        adjust_for_version(&mut b, "1.41", Some("linux/amd64")).unwrap();
+        assert_eq!(b["MacAddress"], "92:d0:c6:0a:29:33");
+        assert_eq!(b["HostConfig"]["KernelMemory"], 1024);
+        assert_eq!(b["HostConfig"]["ConsoleSize"], json!([0, 0]));
+    }
+
+    #[test]
     fn attach_queries() {
         let q = attach_query(false, true, true, None);
         assert_eq!(
