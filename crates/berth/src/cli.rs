@@ -884,12 +884,14 @@ pub struct ExecOpts {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: Option<String>,
     #[arg(
-        value_name = "CONTAINER COMMAND",
+        value_name = "COMMAND",
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
-    pub args: Vec<String>,
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -910,12 +912,14 @@ pub struct AttachOpts {
 
 #[derive(Args, Debug)]
 pub struct TopOpts {
+    #[arg(value_name = "CONTAINER")]
+    pub container: Option<String>,
     #[arg(
-        value_name = "CONTAINER [ps OPTIONS]",
+        value_name = "ps OPTIONS",
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
-    pub args: Vec<String>,
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -66,7 +66,8 @@ fn exec_config(o: &ExecOpts, cmd: &[String], console: Option<[u16; 2]>) -> Resul
 }
 
 pub async fn exec(app: &mut App, o: ExecOpts, path: &str) -> Result<()> {
-    check_args(path, &o.args, Arity::Min(2))?;
+    let args: Vec<String> = o.container.iter().chain(&o.command).cloned().collect();
+    check_args(path, &args, Arity::Min(2))?;
     flags_supported(
         app,
         vec![
@@ -76,8 +77,8 @@ pub async fn exec(app: &mut App, o: ExecOpts, path: &str) -> Result<()> {
         ],
     )
     .await?;
-    let container = o.args[0].trim().to_string();
-    let cmd = &o.args[1..];
+    let container = args[0].trim().to_string();
+    let cmd = &args[1..];
     // The env files are read before anything is sent.
     exec_config(&o, cmd, None)?;
     if container.is_empty() {
@@ -291,14 +292,15 @@ mod tests {
         let o = opts(&[
             "-it", "-e", "A=1", "-u", "1", "-w", "/tmp", "c", "sh", "-c", "x",
         ]);
-        assert_eq!(o.args, ["c", "sh", "-c", "x"]);
-        let body = exec_config(&o, &o.args[1..], Some([24, 80])).unwrap();
+        assert_eq!(o.container.as_deref(), Some("c"));
+        assert_eq!(o.command, ["sh", "-c", "x"]);
+        let body = exec_config(&o, &o.command, Some([24, 80])).unwrap();
         assert_eq!(
             body.to_string(),
             r#"{"User":"1","Privileged":false,"Tty":true,"ConsoleSize":[24,80],"AttachStdin":true,"AttachStderr":true,"AttachStdout":true,"Detach":false,"DetachKeys":"","Env":["A=1"],"WorkingDir":"/tmp","Cmd":["sh","-c","x"]}"#
         );
         let o = opts(&["-d", "-i", "c", "true"]);
-        let body = exec_config(&o, &o.args[1..], None).unwrap();
+        let body = exec_config(&o, &o.command, None).unwrap();
         assert_eq!(
             body.to_string(),
             r#"{"User":"","Privileged":false,"Tty":false,"AttachStdin":false,"AttachStderr":false,"AttachStdout":false,"Detach":true,"DetachKeys":"","Env":null,"WorkingDir":"","Cmd":["true"]}"#
@@ -306,6 +308,6 @@ mod tests {
         // Flags end at the container name.
         let o = opts(&["c", "ls", "-l", "--", "-d"]);
         assert!(!o.detach);
-        assert_eq!(o.args, ["c", "ls", "-l", "--", "-d"]);
+        assert_eq!(o.command, ["ls", "-l", "--", "-d"]);
     }
 }

@@ -336,16 +336,17 @@ pub async fn port(app: &mut App, o: PortOpts, path: &str) -> Result<()> {
 }
 
 pub async fn top(app: &mut App, o: TopOpts, path: &str) -> Result<()> {
-    check_args(path, &o.args, Arity::Min(1))?;
-    let container = o.args[0].trim();
+    let args: Vec<String> = o.container.iter().chain(&o.ps_args).cloned().collect();
+    check_args(path, &args, Arity::Min(1))?;
+    let container = args[0].trim();
     if container.is_empty() {
         return Err(CliError::other(
             "invalid container name or ID: value is empty",
         ));
     }
     let mut query: Query = Vec::new();
-    if o.args.len() > 1 {
-        query.push(("ps_args", o.args[1..].join(" ")));
+    if args.len() > 1 {
+        query.push(("ps_args", args[1..].join(" ")));
     }
     let list = app
         .client
