@@ -6,6 +6,12 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::CliError;
+use crate::opts::{
+    any_map_entry, go_duration, go_uint16, go_uint64, mem_bytes, mem_swap_bytes, parse_cpus,
+    throttle_bps_device, throttle_iops_device, validate_device_cgroup_rule, validate_dns_search,
+    validate_extra_host, validate_ip_address, validate_link, validate_sysctl, weight_device,
+    ThrottleDevice, WeightDevice,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -81,6 +87,26 @@ pub enum Command {
     Kill(KillOpts),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitOpts),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachOpts),
+    /// Execute a command in a running container
+    Exec(ExecOpts),
+    /// Pause all processes within one or more containers
+    Pause(ContainersOpts),
+    /// List port mappings or a specific mapping for the container
+    Port(PortOpts),
+    /// Rename a container
+    Rename(RenameOpts),
+    /// Restart one or more containers
+    Restart(StopOpts),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsOpts),
+    /// Display the running processes of a container
+    Top(TopOpts),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersOpts),
+    /// Update configuration of one or more containers
+    Update(UpdateOpts),
     /// Manage containers
     Container(GroupOpts<ContainerCommand>),
     /// Manage images
@@ -91,6 +117,28 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachOpts),
+    /// Execute a command in a running container
+    Exec(ExecOpts),
+    /// Pause all processes within one or more containers
+    Pause(ContainersOpts),
+    /// List port mappings or a specific mapping for the container
+    Port(PortOpts),
+    /// Remove all stopped containers
+    Prune(ContainerPruneOpts),
+    /// Rename a container
+    Rename(RenameOpts),
+    /// Restart one or more containers
+    Restart(StopOpts),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsOpts),
+    /// Display the running processes of a container
+    Top(TopOpts),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersOpts),
+    /// Update configuration of one or more containers
+    Update(UpdateOpts),
     /// Create a new container
     #[command(disable_help_flag = true)]
     Create(CreateOpts),
@@ -395,7 +443,8 @@ pub struct ContainerFlags {
     #[arg(long = "name", value_name = "string")]
     pub name: Option<String>,
     /// Connect a container to a network
-    #[arg(long = "network", visible_alias = "net", value_name = "network")]
+    #[arg(long = "network", alias = "net", value_name = "network",
+          value_parser = crate::commands::validate_network)]
     pub network: Vec<String>,
     /// PID namespace to use
     #[arg(long = "pid", value_name = "string")]
@@ -439,7 +488,7 @@ pub struct ContainerFlags {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long = "tty")]
     pub tty: bool,
-    /// Ulimit options
+    /// Ulimit options (default [])
     #[arg(long = "ulimit", value_name = "ulimit", value_parser = parse_ulimit)]
     pub ulimit: Vec<Ulimit>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
@@ -451,6 +500,195 @@ pub struct ContainerFlags {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub workdir: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list", value_parser = validate_extra_host)]
+    pub add_host: Vec<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime) (default map[])
+    #[arg(long = "annotation", value_name = "map", value_parser = any_map_entry)]
+    pub annotation: Vec<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long = "blkio-weight", value_name = "uint16", value_parser = go_uint16)]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight) (default [])
+    #[arg(long = "blkio-weight-device", value_name = "list", value_parser = weight_device)]
+    pub blkio_weight_device: Vec<WeightDevice>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent", value_name = "string")]
+    pub cgroup_parent: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    /// 'host':    Run the container in the berth host's cgroup namespace
+    /// 'private': Run the container in its own private cgroup namespace
+    /// '':        Use the cgroup namespace as configured by the
+    ///            default-cgroupns-mode option on the daemon (default)
+    #[arg(long = "cgroupns", value_name = "string", verbatim_doc_comment)]
+    pub cgroupns: Option<String>,
+    /// CPU count (Windows only)
+    #[arg(long = "cpu-count", value_name = "int", value_parser = go_int)]
+    pub cpu_count: Option<i64>,
+    /// CPU percent (Windows only)
+    #[arg(long = "cpu-percent", value_name = "int", value_parser = go_int)]
+    pub cpu_percent: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int", value_parser = go_int)]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", value_parser = go_int)]
+    pub cpu_quota: Option<i64>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period", value_name = "int", value_parser = go_int)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime", value_name = "int", value_parser = go_int)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int", value_parser = go_int)]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs
+    #[arg(long = "cpus", value_name = "decimal", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Add a host device to the container
+    #[arg(long = "device", value_name = "list")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long = "device-cgroup-rule", value_name = "list", value_parser = validate_device_cgroup_rule)]
+    pub device_cgroup_rule: Vec<String>,
+    /// Limit read rate (bytes per second) from a device (default [])
+    #[arg(long = "device-read-bps", value_name = "list", value_parser = throttle_bps_device)]
+    pub device_read_bps: Vec<ThrottleDevice>,
+    /// Limit read rate (IO per second) from a device (default [])
+    #[arg(long = "device-read-iops", value_name = "list", value_parser = throttle_iops_device)]
+    pub device_read_iops: Vec<ThrottleDevice>,
+    /// Limit write rate (bytes per second) to a device (default [])
+    #[arg(long = "device-write-bps", value_name = "list", value_parser = throttle_bps_device)]
+    pub device_write_bps: Vec<ThrottleDevice>,
+    /// Limit write rate (IO per second) to a device (default [])
+    #[arg(long = "device-write-iops", value_name = "list", value_parser = throttle_iops_device)]
+    pub device_write_iops: Vec<ThrottleDevice>,
+    /// Skip image verification
+    #[arg(long = "disable-content-trust", default_value = "true", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub disable_content_trust: bool,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list", value_parser = validate_ip_address)]
+    pub dns: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list", value_parser = validate_dns_search)]
+    pub dns_search: Vec<String>,
+    /// Expose a port or a range of ports
+    #[arg(long = "expose", value_name = "list")]
+    pub expose: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", value_name = "duration", value_parser = go_duration)]
+    pub health_interval: Option<i64>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", value_name = "int", value_parser = go_int)]
+    pub health_retries: Option<i64>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval", value_name = "duration", value_parser = go_duration)]
+    pub health_start_interval: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", value_name = "duration", value_parser = go_duration)]
+    pub health_start_period: Option<i64>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", value_name = "duration", value_parser = go_duration)]
+    pub health_timeout: Option<i64>,
+    /// Maximum IO bandwidth limit for the system drive (Windows only)
+    #[arg(long = "io-maxbandwidth", value_name = "bytes", value_parser = mem_bytes)]
+    pub io_maxbandwidth: Option<i64>,
+    /// Maximum IOps limit for the system drive (Windows only)
+    #[arg(long = "io-maxiops", value_name = "uint", value_parser = go_uint64)]
+    pub io_maxiops: Option<u64>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long = "ip6", value_name = "string")]
+    pub ip6: Option<String>,
+    /// Container isolation technology
+    #[arg(long = "isolation", value_name = "string")]
+    pub isolation: Option<String>,
+    /// Kernel memory limit
+    #[arg(long = "kernel-memory", value_name = "bytes", value_parser = mem_bytes)]
+    pub kernel_memory: Option<i64>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list", value_parser = validate_link)]
+    pub link: Vec<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "list")]
+    pub link_local_ip: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long = "memory", value_name = "bytes", value_parser = mem_bytes)]
+    pub memory: Option<i64>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes", value_parser = mem_bytes)]
+    pub memory_reservation: Option<i64>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", value_parser = mem_swap_bytes)]
+    pub memory_swap: Option<i64>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", value_name = "int", value_parser = go_int,
+          default_value = "-1")]
+    pub memory_swappiness: i64,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount", value_parser = crate::commands::parse_mount)]
+    pub mount: Vec<serde_json::Value>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", value_name = "int", value_parser = go_int)]
+    pub oom_score_adj: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", value_parser = go_int)]
+    pub pids_limit: Option<i64>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Runtime to use for this container
+    #[arg(long = "runtime", value_name = "string")]
+    pub runtime: Option<String>,
+    /// Storage driver options for the container
+    #[arg(long = "storage-opt", value_name = "list")]
+    pub storage_opt: Vec<String>,
+    /// Sysctl options (default map[])
+    #[arg(long = "sysctl", value_name = "map", value_parser = validate_sysctl)]
+    pub sysctl: Vec<String>,
+    /// User namespace to use
+    #[arg(long = "userns", value_name = "string")]
+    pub userns: Option<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+    /// Optional volume driver for the container
+    #[arg(long = "volume-driver", value_name = "string")]
+    pub volume_driver: Option<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
     #[arg(
@@ -613,6 +851,173 @@ pub struct ContainerInspectOpts {
     /// Display total file sizes
     #[arg(short = 's', long = "size")]
     pub size: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecOpts {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list", value_parser = validate_env)]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Give extended privileges to the command
+    #[arg(long = "privileged")]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short = 'u', long = "user", value_name = "string")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: Option<String>,
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachOpts {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value = "true", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = go_bool)]
+    pub sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopOpts {
+    #[arg(value_name = "CONTAINER")]
+    pub container: Option<String>,
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsOpts {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Format output using a custom template
+    #[arg(long = "format", value_name = "string")]
+    pub format: Option<String>,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+/// Commands that only take container names (`pause`, `unpause`).
+#[derive(Args, Debug)]
+pub struct ContainersOpts {
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameOpts {
+    #[arg(value_name = "CONTAINER NEW_NAME")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PortOpts {
+    #[arg(value_name = "CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContainerPruneOpts {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateOpts {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long = "blkio-weight", value_name = "uint16", value_parser = go_uint16)]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int", value_parser = go_int)]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", value_parser = go_int)]
+    pub cpu_quota: Option<i64>,
+    /// Limit the CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period", value_name = "int", value_parser = go_int)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit the CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime", value_name = "int", value_parser = go_int)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int", value_parser = go_int)]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs
+    #[arg(long = "cpus", value_name = "decimal", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Kernel memory limit (deprecated)
+    #[arg(long = "kernel-memory", value_name = "bytes", value_parser = mem_bytes, hide = true)]
+    pub kernel_memory: Option<i64>,
+    /// Memory limit
+    #[arg(short = 'm', long = "memory", value_name = "bytes", value_parser = mem_bytes)]
+    pub memory: Option<i64>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes", value_parser = mem_bytes)]
+    pub memory_reservation: Option<i64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", value_parser = mem_swap_bytes)]
+    pub memory_swap: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", value_parser = go_int)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long = "restart", value_name = "string")]
+    pub restart: Option<String>,
     #[arg(value_name = "CONTAINER")]
     pub args: Vec<String>,
 }
@@ -824,6 +1229,16 @@ pub fn command() -> clap::Command {
                     .default_value("false")
                     .default_missing_value("true")
                     .value_parser(go_bool)
+            } else if arg.get_long().is_some()
+                && matches!(
+                    arg.get_action(),
+                    clap::ArgAction::Set | clap::ArgAction::Append
+                )
+                && arg.get_num_args().is_none_or(|n| n.min_values() > 0)
+            {
+                // pflag takes the next word as the value, whatever it looks like
+                // (`--memory-swap -1`, `-e --x`).
+                arg.allow_hyphen_values(true)
             } else {
                 arg
             }
@@ -833,12 +1248,13 @@ pub fn command() -> clap::Command {
     go_bools(<Cli as clap::CommandFactory>::command())
 }
 
-/// Stands in for a `--` that belongs to a container's command (see [`protect_dashdash`]).
-pub const DASHDASH_SENTINEL: &str = "\u{1}--";
+/// Commands whose flags end at the first argument (pflag's `SetInterspersed(false)`):
+/// everything after the image or container, `--` included, belongs to the command.
+const NON_INTERSPERSED: &[&str] = &["run", "create", "exec", "top"];
 
-/// `run` and `create` stop parsing flags at the image (pflag's `SetInterspersed(false)`),
-/// so a `--` after the image is part of the container's command; clap would swallow it
-/// as its end-of-options marker. Such a `--` is replaced by [`DASHDASH_SENTINEL`].
+/// Inserts clap's end-of-options marker `--` before the first argument of the
+/// [`NON_INTERSPERSED`] commands, so that later words that look like flags (or a
+/// literal `--`) reach the container's command.
 pub fn protect_dashdash(args: &[String]) -> Vec<String> {
     let mut out = args.to_vec();
     let mut cmd = command();
@@ -889,10 +1305,8 @@ pub fn protect_dashdash(args: &[String]) -> Vec<String> {
             match sub {
                 Some(sub) => cmd = sub,
                 None => {
-                    if matches!(cmd.get_name(), "run" | "create")
-                        && out.get(i + 1).is_some_and(|a| a == "--")
-                    {
-                        out[i + 1] = DASHDASH_SENTINEL.to_string();
+                    if NON_INTERSPERSED.contains(&cmd.get_name()) {
+                        out.insert(i, "--".to_string());
                     }
                     return out;
                 }
@@ -946,6 +1360,17 @@ pub fn use_line(path: &str) -> &'static str {
         "stop" | "container stop" => "stop [OPTIONS] CONTAINER [CONTAINER...]",
         "kill" | "container kill" => "kill [OPTIONS] CONTAINER [CONTAINER...]",
         "wait" | "container wait" => "wait CONTAINER [CONTAINER...]",
+        "attach" | "container attach" => "attach [OPTIONS] CONTAINER",
+        "exec" | "container exec" => "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+        "pause" | "container pause" => "pause CONTAINER [CONTAINER...]",
+        "unpause" | "container unpause" => "unpause CONTAINER [CONTAINER...]",
+        "port" | "container port" => "port CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "rename" | "container rename" => "rename CONTAINER NEW_NAME",
+        "restart" | "container restart" => "restart [OPTIONS] CONTAINER [CONTAINER...]",
+        "stats" | "container stats" => "stats [OPTIONS] [CONTAINER...]",
+        "top" | "container top" => "top CONTAINER [ps OPTIONS]",
+        "update" | "container update" => "update [OPTIONS] CONTAINER [CONTAINER...]",
+        "container prune" => "prune [OPTIONS]",
         "container inspect" => "inspect [OPTIONS] CONTAINER [CONTAINER...]",
         "system df" => "df [OPTIONS]",
         _ => "[OPTIONS]",
@@ -979,6 +1404,7 @@ pub enum Arity {
     Exact(usize),
     Min(usize),
     Max(usize),
+    Range(usize, usize),
 }
 
 pub fn check_args(path: &str, args: &[String], arity: Arity) -> Result<(), CliError> {
@@ -1001,6 +1427,10 @@ pub fn check_args(path: &str, args: &[String], arity: Arity) -> Result<(), CliEr
         Arity::Max(k) if n > k => format!(
             "berth: '{cmd}' requires at most {k} {}\n\nUsage:  {usage}\n\nRun '{cmd} --help' for more information",
             plural(k)
+        ),
+        Arity::Range(min, max) if n < min || n > max => format!(
+            "berth: '{cmd}' requires at least {min} and at most {max} {}\n\nUsage:  {usage}\n\nRun '{cmd} --help' for more information",
+            plural(max)
         ),
         _ => return Ok(()),
     };
@@ -1095,11 +1525,15 @@ mod tests {
         let a = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
         assert_eq!(
             protect_dashdash(&a("berth -H x run -e A --rm busybox -- echo")),
-            a("berth -H x run -e A --rm busybox \u{1}-- echo")
+            a("berth -H x run -e A --rm -- busybox -- echo")
         );
         assert_eq!(
             protect_dashdash(&a("berth container create -it -u 1 busybox -- x")),
-            a("berth container create -it -u 1 busybox \u{1}-- x")
+            a("berth container create -it -u 1 -- busybox -- x")
+        );
+        assert_eq!(
+            protect_dashdash(&a("berth exec -it c sh -c x")),
+            a("berth exec -it -- c sh -c x")
         );
         assert_eq!(
             protect_dashdash(&a("berth run -- busybox -- x")),

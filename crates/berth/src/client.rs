@@ -104,6 +104,8 @@ pub struct Client {
     host: Host,
     /// Negotiated on first use.
     version: Option<String>,
+    /// The daemon's `OSType` from the ping ("linux"), once negotiated.
+    os_type: String,
 }
 
 /// Query parameters; repeated keys are allowed (e.g. `names=a&names=b`).
@@ -114,6 +116,7 @@ impl Client {
         Client {
             host,
             version: None,
+            os_type: String::new(),
         }
     }
 
@@ -126,6 +129,12 @@ impl Client {
             .version
             .clone()
             .unwrap_or_else(|| MAX_API_VERSION.to_string()))
+    }
+
+    /// The daemon's operating system as its ping reports it ("" if it does not say).
+    pub async fn os_type(&mut self) -> Result<String> {
+        self.api_version().await?;
+        Ok(self.os_type.clone())
     }
 
     /// docker's `Ping` + `NegotiateAPIVersionPing`: HEAD /_ping, falling back to GET.
@@ -154,6 +163,12 @@ impl Client {
             server
         };
         self.version = Some(version);
+        self.os_type = resp
+            .headers()
+            .get("ostype")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         Ok(())
     }
 
@@ -297,14 +312,40 @@ impl Client {
     /// docker's `postHijacked`: an HTTP upgrade (`Upgrade: tcp`) after which the
     /// connection carries the raw (or multiplexed) stream both ways.
     pub async fn hijack(&mut self, path: &str, query: &Query<'_>) -> Result<Hijacked> {
+        self.hijack_with(path, query, None).await
+    }
+
+    /// [`Client::hijack`] with a JSON body (`/exec/{id}/start`).
+    pub async fn hijack_json(&mut self, path: &str, body: &Value) -> Result<Hijacked> {
+        self.hijack_with(path, &Vec::new(), Some(body)).await
+    }
+
+    async fn hijack_with(
+        &mut self,
+        path: &str,
+        query: &Query<'_>,
+        json_body: Option<&Value>,
+    ) -> Result<Hijacked> {
         let version = self.api_version().await?;
         let url = format!("/v{version}{}{}", escape_path(path), encode_query(query));
+        let (body, content_type) = match json_body {
+            Some(v) => {
+                let bytes = serde_json::to_vec(v).map_err(|e| CliError::other(e.to_string()))?;
+                (
+                    Full::new(Bytes::from(bytes))
+                        .map_err(|never| match never {})
+                        .boxed(),
+                    "application/json",
+                )
+            }
+            None => (empty(), "text/plain"),
+        };
         let resp = self
             .send_with_headers(
                 Method::POST,
                 url.clone(),
-                empty(),
-                Some("text/plain"),
+                body,
+                Some(content_type),
                 &[("connection", "Upgrade"), ("upgrade", "tcp")],
             )
             .await?;

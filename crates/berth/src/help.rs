@@ -95,6 +95,16 @@ fn aliases(path: &str) -> Option<&'static str> {
         "stop" | "container stop" => "berth container stop, berth stop",
         "kill" | "container kill" => "berth container kill, berth kill",
         "wait" | "container wait" => "berth container wait, berth wait",
+        "attach" | "container attach" => "berth container attach, berth attach",
+        "exec" | "container exec" => "berth container exec, berth exec",
+        "pause" | "container pause" => "berth container pause, berth pause",
+        "unpause" | "container unpause" => "berth container unpause, berth unpause",
+        "port" | "container port" => "berth container port, berth port",
+        "rename" | "container rename" => "berth container rename, berth rename",
+        "restart" | "container restart" => "berth container restart, berth restart",
+        "stats" | "container stats" => "berth container stats, berth stats",
+        "top" | "container top" => "berth container top, berth top",
+        "update" | "container update" => "berth container update, berth update",
         _ => return None,
     })
 }
@@ -103,7 +113,12 @@ fn aliases(path: &str) -> Option<&'static str> {
 fn option_lines(cmd: &Command) -> String {
     let mut args: Vec<&clap::Arg> = cmd
         .get_arguments()
-        .filter(|a| a.get_long().is_some() && !a.is_hide_set() && a.get_long() != Some("help"))
+        .filter(|a| a.get_long().is_some() && !a.is_hide_set())
+        // Only commands that define `--help` themselves (run, create) list it.
+        .filter(|a| {
+            a.get_long() != Some("help")
+                || a.get_help().is_some_and(|h| h.to_string() == "Print usage")
+        })
         .collect();
     args.sort_by_key(|a| a.get_long().unwrap_or_default().to_string());
     let mut rows: Vec<(String, String)> = Vec::new();
@@ -113,7 +128,8 @@ fn option_lines(cmd: &Command) -> String {
             Some(c) => format!("  -{c}, --{long}"),
             None => format!("      --{long}"),
         };
-        let takes_value = a.get_value_names().is_some_and(|v| !v.is_empty());
+        let takes_value = a.get_value_names().is_some_and(|v| !v.is_empty())
+            && !matches!(a.get_action(), clap::ArgAction::Help);
         // Booleans are the only flags with an optional value (`--all[=false]`).
         let is_bool = a.get_num_args().is_some_and(|n| n.min_values() == 0);
         if takes_value && !is_bool {
@@ -125,6 +141,10 @@ fn option_lines(cmd: &Command) -> String {
         let mut usage = a.get_help().map(|h| h.to_string()).unwrap_or_default();
         if long == "format" {
             usage = format_help(cmd.get_name());
+        }
+        if long == "pull" && cmd.get_name() == "create" {
+            // docker's wording for create, stray "|" included.
+            usage = "Pull image before creating (\"always\", \"|missing\", \"never\")".into();
         }
         let defaults: Vec<String> = a
             .get_default_values()

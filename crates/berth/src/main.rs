@@ -7,6 +7,7 @@ mod error;
 mod filters;
 mod format;
 mod help;
+mod opts;
 mod timestamp;
 
 use std::error::Error as _;
@@ -119,6 +120,17 @@ fn handle_clap_error(e: clap::Error, args: &[String]) -> Result<(), CliError> {
     };
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // pflag's notice for cobra's deprecated `-h` (run and create use it for
+            // --hostname).
+            let dash_h = args.iter().skip(1).any(|a| a == "-h");
+            if dash_h
+                && !matches!(
+                    path.as_str(),
+                    "run" | "create" | "container run" | "container create"
+                )
+            {
+                stdout("Flag shorthand -h has been deprecated, use --help\n");
+            }
             stdout(&help::render(&path));
             Ok(())
         }

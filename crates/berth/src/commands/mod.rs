@@ -7,6 +7,8 @@ mod system;
 
 use std::io::{BufRead, IsTerminal, Write};
 
+pub use container::{parse_mount, validate_network};
+
 use crate::cli::flag_error;
 use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::client::Client;
@@ -71,8 +73,39 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
         Command::Stop(o) => container::stop(app, o, "stop").await?,
         Command::Kill(o) => container::kill(app, o, "kill").await?,
         Command::Wait(o) => container::wait(app, o, "wait").await?,
+        Command::Attach(o) => container::attach(app, o, "attach").await?,
+        Command::Exec(o) => container::exec(app, o, "exec").await?,
+        Command::Pause(o) => container::pause(app, o, "pause").await?,
+        Command::Port(o) => container::port(app, o, "port").await?,
+        Command::Rename(o) => container::rename(app, o, "rename").await?,
+        Command::Restart(o) => container::restart(app, o, "restart").await?,
+        Command::Stats(o) => container::stats(app, o, "stats").await?,
+        Command::Top(o) => container::top(app, o, "top").await?,
+        Command::Unpause(o) => container::unpause(app, o, "unpause").await?,
+        Command::Update(o) => container::update(app, o, "update").await?,
         Command::Container(g) => match g.command {
             None => return Ok(true),
+            Some(ContainerCommand::Attach(o)) => {
+                container::attach(app, o, "container attach").await?
+            }
+            Some(ContainerCommand::Exec(o)) => container::exec(app, o, "container exec").await?,
+            Some(ContainerCommand::Pause(o)) => container::pause(app, o, "container pause").await?,
+            Some(ContainerCommand::Port(o)) => container::port(app, o, "container port").await?,
+            Some(ContainerCommand::Prune(o)) => container::prune(app, o).await?,
+            Some(ContainerCommand::Rename(o)) => {
+                container::rename(app, o, "container rename").await?
+            }
+            Some(ContainerCommand::Restart(o)) => {
+                container::restart(app, o, "container restart").await?
+            }
+            Some(ContainerCommand::Stats(o)) => container::stats(app, o, "container stats").await?,
+            Some(ContainerCommand::Top(o)) => container::top(app, o, "container top").await?,
+            Some(ContainerCommand::Unpause(o)) => {
+                container::unpause(app, o, "container unpause").await?
+            }
+            Some(ContainerCommand::Update(o)) => {
+                container::update(app, o, "container update").await?
+            }
             Some(ContainerCommand::Create(o)) => {
                 container::create(app, o, "container create").await?
             }
@@ -118,6 +151,71 @@ pub fn parse_filters(path: &str, values: &[String], flag: &str) -> Result<Filter
             .unwrap_or_default();
         flag_error(path, &filters::flag_error(&bad, flag, &msg))
     })
+}
+
+/// A flag that only some daemons support (pflag annotations `version` / `ostype`).
+pub struct FlagNeed {
+    pub name: &'static str,
+    pub set: bool,
+    /// The lowest API version that knows the flag ("" if any).
+    pub version: &'static str,
+    /// The only daemon OS it applies to ("" if any).
+    pub ostype: &'static str,
+}
+
+impl FlagNeed {
+    pub fn version(name: &'static str, set: bool, version: &'static str) -> FlagNeed {
+        FlagNeed {
+            name,
+            set,
+            version,
+            ostype: "",
+        }
+    }
+
+    pub fn ostype(name: &'static str, set: bool, ostype: &'static str) -> FlagNeed {
+        FlagNeed {
+            name,
+            set,
+            version: "",
+            ostype,
+        }
+    }
+}
+
+/// docker's `areFlagsSupported`: each flag given that the daemon cannot honour is an
+/// error, reported together in flag-name order.
+pub async fn flags_supported(app: &mut App, mut needs: Vec<FlagNeed>) -> Result<()> {
+    needs.retain(|n| n.set);
+    if needs.is_empty() {
+        return Ok(());
+    }
+    needs.sort_by_key(|n| n.name);
+    let version = app.client.api_version().await?;
+    let mut errors = Vec::new();
+    for n in &needs {
+        if !n.version.is_empty() && crate::client::version_less(&version, n.version) {
+            errors.push(format!(
+                "\"--{}\" requires API version {}, but the berth daemon API version is {version}",
+                n.name, n.version
+            ));
+            continue;
+        }
+        if !n.ostype.is_empty() {
+            let os = app.client.os_type().await?;
+            if !os.is_empty() && os != n.ostype {
+                errors.push(format!(
+                    "\"--{}\" is only supported on a berth daemon running on {}, but the berth daemon is running on {os}",
+                    n.name, n.ostype
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::CliError::other(errors.join("\n")))
+    }
 }
 
 /// docker's `prompt.Confirm`: only "y"/"Y" confirms.

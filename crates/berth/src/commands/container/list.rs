@@ -11,7 +11,7 @@ use crate::format::template::HIDDEN_LABELS;
 use crate::format::time::go_time_string;
 use crate::format::units::{human_since, human_size_with_precision};
 use crate::format::value::from_json;
-use crate::format::{ellipsis, render_rows, truncate_id, Template, TABLE_KEY};
+use crate::format::{ellipsis, go_quote, render_rows, truncate_id, Template, TABLE_KEY};
 
 const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -62,38 +62,6 @@ fn container_format(source: &str, quiet: bool, size: bool) -> String {
         _ if quiet => "{{.ID}}".into(),
         other => other.into(),
     }
-}
-
-/// Go's `strconv.Quote`.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -3,19 +3,28 @@
 use serde_json::Value;
 
 use crate::cli::{check_args, Arity, KillOpts, RmOpts, StopOpts, WaitOpts};
-use crate::client::{read_json, Query};
+use crate::client::{read_json, version_less, Query};
 use crate::commands::App;
 use crate::error::{CliError, Result};
 
-/// docker's `errors.Join` of the failures (exit 1), or success.
 /// `POST /containers/{name}/{action}` for each name, printing the names that succeeded
 /// and reporting the failures together at the end, as docker does.
-async fn post_each(app: &mut App, names: &[String], action: &str, query: &Query<'_>) -> Result<()> {
+pub async fn post_each(
+    app: &mut App,
+    names: &[String],
+    action: &str,
+    query: &Query<'_>,
+) -> Result<()> {
     let mut errors = Vec::new();
     for name in names {
+        let id = name.trim();
+        if id.is_empty() {
+            errors.push("invalid container name or ID: value is empty".to_string());
+            continue;
+        }
         match app
             .client
-            .post(&format!("/containers/{name}/{action}"), query)
+            .post(&format!("/containers/{id}/{action}"), query)
             .await
         {
             Ok(_) => app.print(&format!("{name}\n"))?,
@@ -25,7 +34,8 @@ async fn post_each(app: &mut App, names: &[String], action: &str, query: &Query<
     joined(errors)
 }
 
-fn joined(errors: Vec<String>) -> Result<()> {
+/// docker's `errors.Join` of the failures (exit 1), or success.
+pub fn joined(errors: Vec<String>) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -65,24 +75,34 @@ pub async fn remove(app: &mut App, o: RmOpts, path: &str) -> Result<()> {
     joined(errors)
 }
 
-pub async fn stop(app: &mut App, o: StopOpts, path: &str) -> Result<()> {
+/// The query of `stop` and `restart` (`-t`, `--time`, `-s`), after their checks.
+pub async fn stop_query(app: &mut App, o: &StopOpts, path: &str) -> Result<Query<'static>> {
     if o.time.is_some() {
         // pflag's notice for a deprecated flag, printed while parsing.
         app.print("Flag --time has been deprecated, use --timeout instead\n")?;
     }
+    check_args(path, &o.args, Arity::Min(1))?;
     if o.time.is_some() && o.timeout.is_some() {
         return Err(CliError::other(
             "conflicting options: cannot specify both --timeout and --time",
         ));
     }
-    check_args(path, &o.args, Arity::Min(1))?;
     let mut query: Query = Vec::new();
     if let Some(t) = o.timeout.or(o.time) {
         query.push(("t", t.to_string()));
     }
     if let Some(s) = o.signal.as_ref().filter(|s| !s.is_empty()) {
-        query.push(("signal", s.clone()));
+        // Older daemons do not know the parameter; docker leaves it out for them.
+        let version = app.client.api_version().await?;
+        if !version_less(&version, "1.42") {
+            query.push(("signal", s.clone()));
+        }
     }
+    Ok(query)
+}
+
+pub async fn stop(app: &mut App, o: StopOpts, path: &str) -> Result<()> {
+    let query = stop_query(app, &o, path).await?;
     post_each(app, &o.args, "stop", &query).await
 }
 

@@ -1,22 +1,20 @@
 //! `run`, `create` and `start`: docker's create → attach → wait → start flow.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use berth_oci::Reference;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Response;
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::{json, Value};
 
 use super::config::{self, go_open_error, ContainerConfig};
-use super::stream::StdCopy;
+use super::tty::{self, StreamEnd, Streams};
 use crate::cli::{check_args, Arity, ContainerFlags, CreateOpts, RunOpts, StartOpts};
-use crate::client::{read_json, Client, Hijacked, Query};
-use crate::commands::App;
+use crate::client::{read_json, version_less, Client, Hijacked, Query};
+use crate::commands::{flags_supported, App, FlagNeed};
 use crate::error::{CliError, Result};
 use crate::format::jsonstream::{Display, JsonSplitter};
-use crate::format::time::rfc3339_local;
 
 /// docker's `withHelp`: "berth: <err>" plus a pointer to the command's help.
 fn with_help(err: &str, command: &str) -> String {
@@ -56,24 +54,8 @@ fn validate_pull(pull: &str, command: &str) -> Result<()> {
 /// The terminal size docker sends as `ConsoleSize` (`[height, width]`, zeros when
 /// stdout is not a terminal).
 fn console_size() -> [u16; 2] {
-    if !std::io::stdout().is_terminal() {
-        return [0, 0];
-    }
-    match rustix::termios::tcgetwinsize(std::io::stdout()) {
-        Ok(w) => [w.ws_row, w.ws_col],
-        Err(_) => [0, 0],
-    }
-}
-
-/// logrus's line for an error, as docker prints it on a non-terminal stderr.
-fn log_error(msg: &str) {
-    let now = chrono::Utc::now().timestamp();
-    let line = format!(
-        "time=\"{}\" level=error msg={}\n",
-        rfc3339_local(now),
-        crate::format::value::json_string(msg)
-    );
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    let (h, w) = tty::tty_size();
+    [h, w]
 }
 
 /// `--cidfile`: created before the container, removed again unless written.
@@ -169,6 +151,89 @@ fn is_64_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// The `run`/`create` flags that older daemons, or other platforms, do not support.
+fn flag_needs(f: &ContainerFlags) -> Vec<FlagNeed> {
+    let v = FlagNeed::version;
+    let windows = |name, set| FlagNeed::ostype(name, set, "windows");
+    vec![
+        v("annotation", !f.annotation.is_empty(), "1.43"),
+        v("cgroupns", f.cgroupns.is_some(), "1.41"),
+        v("cpu-rt-period", f.cpu_rt_period.is_some(), "1.25"),
+        v("cpu-rt-runtime", f.cpu_rt_runtime.is_some(), "1.25"),
+        v("cpus", f.cpus.is_some(), "1.25"),
+        v(
+            "health-start-interval",
+            f.health_start_interval.is_some(),
+            "1.44",
+        ),
+        v(
+            "health-start-period",
+            f.health_start_period.is_some(),
+            "1.29",
+        ),
+        v("init", f.init.is_some(), "1.25"),
+        v("platform", f.platform.is_some(), "1.32"),
+        v("stop-timeout", f.stop_timeout.is_some(), "1.25"),
+        windows("cpu-count", f.cpu_count.is_some()),
+        windows("cpu-percent", f.cpu_percent.is_some()),
+        windows("io-maxbandwidth", f.io_maxbandwidth.is_some()),
+        windows("io-maxiops", f.io_maxiops.is_some()),
+    ]
+}
+
+/// What the moby client changes in a create request for the negotiated API version.
+fn adjust_for_version(body: &mut Value, version: &str, platform: Option<&str>) -> Result<()> {
+    let older = |v: &str| version_less(version, v);
+    let endpoint_mac = body
+        .pointer("/NetworkingConfig/EndpointsConfig")
+        .and_then(Value::as_object)
+        .is_some_and(|eps| {
+            eps.values().any(|ep| {
+                ep.get("MacAddress")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| !m.is_empty())
+            })
+        });
+    if older("1.44") && endpoint_mac {
+        return Err(CliError::other(format!(
+            "\"specify mac-address per network\" requires API version 1.44, but the berth daemon API version is {version}"
+        )));
+    }
+    let Some(m) = body.as_object_mut() else {
+        return Ok(());
+    };
+    if !older("1.44") {
+        // The container-wide MAC address is deprecated from 1.44 on.
+        m.remove("MacAddress");
+    }
+    let Some(hc) = m.get_mut("HostConfig").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if older("1.25") {
+        hc.insert("AutoRemove".into(), json!(false));
+    }
+    if !older("1.42") || older("1.40") {
+        hc.remove("KernelMemory");
+    }
+    if older("1.42") && platform.is_some_and(|p| p.to_lowercase().starts_with("linux")) {
+        hc.insert("ConsoleSize".into(), json!([0, 0]));
+    }
+    if older("1.44") {
+        let force_ro = hc
+            .get("Mounts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|m| m.pointer("/BindOptions/ReadOnlyForceRecursive").is_some());
+        if force_ro {
+            return Err(CliError::other(
+                "bind-recursive=readonly requires API v1.44 or later",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// docker's `createContainer`: create, pulling the image first when it is missing.
 async fn create_container(
     app: &mut App,
@@ -191,6 +256,10 @@ async fn create_container(
             pull_image(app, r, f).await?;
         }
     }
+    let mut cfg = cfg.clone();
+    let version = app.client.api_version().await?;
+    adjust_for_version(&mut cfg.body, &version, f.platform.as_deref())?;
+    let cfg = &cfg;
     let mut query: Query = Vec::new();
     if let Some(name) = f.name.as_ref().filter(|n| !n.is_empty()) {
         query.push(("name", name.clone()));
@@ -242,6 +311,7 @@ pub async fn create(app: &mut App, o: CreateOpts, path: &str) -> Result<()> {
     if f.image.is_none() {
         check_args(path, &[], Arity::Min(1))?;
     }
+    flags_supported(app, flag_needs(f)).await?;
     validate_pull(&f.pull, "create")?;
     let cfg = config::build(f, console_size())
         .map_err(|e| CliError::status(125, with_help(&e, "create")))?;
@@ -249,107 +319,13 @@ pub async fn create(app: &mut App, o: CreateOpts, path: &str) -> Result<()> {
     app.print(&format!("{id}\n"))
 }
 
-/// Puts the terminal in raw mode while attached to a TTY; restored on drop.
-struct RawTerminal {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl RawTerminal {
-    fn enable(active: bool) -> RawTerminal {
-        if !active || !std::io::stdin().is_terminal() {
-            return RawTerminal { saved: None };
-        }
-        let stdin = std::io::stdin();
-        let Ok(saved) = rustix::termios::tcgetattr(&stdin) else {
-            return RawTerminal { saved: None };
-        };
-        let mut raw = saved.clone();
-        raw.make_raw();
-        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
-        RawTerminal { saved: Some(saved) }
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                saved,
-            );
-        }
-    }
-}
-
-/// docker's `hijackedIOStreamer`: stdin (if attached) goes to the connection, which is
-/// then half-closed; output is copied until the daemon closes it, demultiplexed
-/// unless the container has a TTY.
-async fn stream_io(conn: Hijacked, tty: bool, stdin: bool) -> Result<()> {
-    let _raw = RawTerminal::enable(tty && stdin);
-    match conn {
-        Hijacked::Body(mut body) => {
-            let mut copy = StdCopy::new(std::io::stdout(), std::io::stderr());
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| CliError::other(e.to_string()))?;
-                if let Some(chunk) = frame.data_ref() {
-                    write_output(&mut copy, chunk, tty)?;
-                }
-            }
-            Ok(())
-        }
-        Hijacked::Upgraded(io) => {
-            let (mut reader, mut writer) = tokio::io::split(io);
-            let input = tokio::spawn(async move {
-                if stdin {
-                    let mut input = tokio::io::stdin();
-                    let _ = tokio::io::copy(&mut input, &mut writer).await;
-                }
-                let _ = writer.shutdown().await;
-                // Keep the write half alive: dropping it early could close the socket.
-                writer
-            });
-            let mut copy = StdCopy::new(std::io::stdout(), std::io::stderr());
-            let mut buf = vec![0u8; 32 * 1024];
-            let result = loop {
-                match reader.read(&mut buf).await {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        if let Err(e) = write_output(&mut copy, &buf[..n], tty) {
-                            break Err(e);
-                        }
-                    }
-                    Err(e) => break Err(CliError::other(e.to_string())),
-                }
-            };
-            input.abort();
-            result
-        }
-    }
-}
-
-fn write_output(
-    copy: &mut StdCopy<std::io::Stdout, std::io::Stderr>,
-    chunk: &[u8],
-    tty: bool,
-) -> Result<()> {
-    if tty {
-        copy.out
-            .write_all(chunk)
-            .and_then(|()| copy.out.flush())
-            .map_err(|e| CliError::Other(super::stream::write_error("stdout", &e)))
-    } else {
-        copy.write(chunk).map_err(CliError::Other)
-    }
-}
-
 /// The exit code from a `/wait` response (docker's `waitExitOrRemoved`): 125 when
 /// waiting failed.
-async fn wait_status(wait: Result<Response<Incoming>>) -> i32 {
+pub(super) async fn wait_status(wait: Result<Response<Incoming>>) -> i32 {
     let resp = match wait {
         Ok(resp) => resp,
         Err(e) => {
-            log_error(&format!("error waiting for container: {e}"));
+            tty::log("error", &format!("error waiting for container: {e}"));
             return 125;
         }
     };
@@ -361,20 +337,20 @@ async fn wait_status(wait: Result<Response<Incoming>>) -> i32 {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             if !err.is_empty() {
-                log_error(&format!("Error waiting for container: {err}"));
+                tty::log("error", &format!("Error waiting for container: {err}"));
                 return 125;
             }
             v.get("StatusCode").and_then(Value::as_i64).unwrap_or(0) as i32
         }
         Err(e) => {
-            log_error(&format!("error waiting for container: {e}"));
+            tty::log("error", &format!("error waiting for container: {e}"));
             125
         }
     }
 }
 
 /// docker's `ForwardAllSignals`: signals the CLI receives are sent to the container.
-fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
+pub(super) fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
         let mut client = client;
@@ -406,7 +382,7 @@ fn forward_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn attach_query(
+pub(super) fn attach_query(
     stdin: bool,
     stdout: bool,
     stderr: bool,
@@ -433,6 +409,7 @@ pub async fn run(app: &mut App, o: RunOpts, path: &str) -> Result<()> {
     if f.image.is_none() {
         check_args(path, &[], Arity::Min(1))?;
     }
+    flags_supported(app, flag_needs(f)).await?;
     validate_pull(&f.pull, "run")?;
     let mut cfg = config::build(f, console_size())
         .map_err(|e| CliError::status(125, with_help(&e, "run")))?;
@@ -499,18 +476,56 @@ pub async fn run(app: &mut App, o: RunOpts, path: &str) -> Result<()> {
     let Some(conn) = conn else {
         return Ok(());
     };
-    let streamed = stream_io(conn, cfg.tty, cfg.attach_stdin).await;
-    let status = match streamed {
-        Ok(()) => wait_status(wait).await,
-        Err(e) => return Err(e),
+    let resize = (cfg.tty && app.stdout_is_terminal())
+        .then(|| tty::monitor_tty_size(&app.client, format!("/containers/{id}")));
+    let streams = Streams {
+        tty: cfg.tty,
+        stdin: cfg.attach_stdin,
+        stdout: cfg.attach_stdout,
+        // With a TTY everything arrives on the one raw stream anyway.
+        stderr: cfg.attach_stderr,
+        detach_keys: o.detach_keys.clone(),
     };
+    let status = stream_until_exit(conn, streams, wait).await;
+    if let Some(r) = resize {
+        r.abort();
+    }
     if let Some(s) = signals {
         s.abort();
     }
-    if status != 0 {
-        return Err(CliError::status(status, ""));
+    match status? {
+        None => Ok(()),
+        Some(0) => Ok(()),
+        Some(code) => Err(CliError::status(code, "")),
     }
-    Ok(())
+}
+
+/// Streams until the output ends, then waits for the exit status, as docker's `run`
+/// does; `None` when the user detached. When nothing is read from the container, its
+/// exit ends the stream.
+async fn stream_until_exit(
+    conn: Hijacked,
+    streams: Streams,
+    wait: Result<Response<Incoming>>,
+) -> Result<Option<i32>> {
+    let output = streams.stdout || streams.stderr;
+    let stream = tty::stream_io(conn, streams);
+    tokio::pin!(stream);
+    let status = wait_status(wait);
+    tokio::pin!(status);
+    tokio::select! {
+        end = &mut stream => match end? {
+            StreamEnd::Detached => Ok(None),
+            StreamEnd::Done => Ok(Some(status.await)),
+        },
+        code = &mut status => {
+            if output {
+                // The output may still have to be read to the end.
+                let _ = stream.await;
+            }
+            Ok(Some(code))
+        }
+    }
 }
 
 pub async fn start(app: &mut App, o: StartOpts, path: &str) -> Result<()> {
@@ -586,7 +601,22 @@ pub async fn start(app: &mut App, o: StartOpts, path: &str) -> Result<()> {
         }
         return Err(e);
     }
-    stream_io(conn, tty, stdin).await?;
+    let resize = (tty && app.stdout_is_terminal())
+        .then(|| tty::monitor_tty_size(&app.client, format!("/containers/{id}")));
+    let streams = Streams {
+        tty,
+        stdin,
+        stdout: true,
+        stderr: true,
+        detach_keys: o.detach_keys.clone(),
+    };
+    let end = tty::stream_io(conn, streams).await;
+    if let Some(r) = resize {
+        r.abort();
+    }
+    if end? == StreamEnd::Detached {
+        return Ok(());
+    }
     let status = wait_status(wait).await;
     if let Some(s) = signals {
         s.abort();
@@ -618,6 +648,31 @@ mod tests {
             126
         );
         assert_eq!(to_status_error(daemon("No such image: x")).exit_code(), 125);
+    }
+
+    #[test]
+    fn create_body_follows_the_api_version() {
+        let body = || {
+            json!({"Image": "busybox", "MacAddress": "92:d0:c6:0a:29:33", "OnBuild": null,
+                   "HostConfig": {"AutoRemove": true, "ConsoleSize": [24, 80], "KernelMemory": 1024},
+                   "NetworkingConfig": {"EndpointsConfig": {"default": {"MacAddress": "92:d0:c6:0a:29:33"}}}})
+        };
+        let mut b = body();
+        adjust_for_version(&mut b, "1.47", None).unwrap();
+        assert!(b.get("MacAddress").is_none());
+        assert!(b["HostConfig"].get("KernelMemory").is_none());
+        assert_eq!(b["HostConfig"]["ConsoleSize"], json!([24, 80]));
+        let mut b = body();
+        assert_eq!(
+            adjust_for_version(&mut b, "1.41", None).unwrap_err().to_string(),
+            "\"specify mac-address per network\" requires API version 1.44, but the berth daemon API version is 1.41"
+        );
+        let mut b = body();
+        b["NetworkingConfig"]["EndpointsConfig"]["default"]["MacAddress"] = json!("");
+        adjust_for_version(&mut b, "1.41", Some("linux/amd64")).unwrap();
+        assert_eq!(b["MacAddress"], "92:d0:c6:0a:29:33");
+        assert_eq!(b["HostConfig"]["KernelMemory"], 1024);
+        assert_eq!(b["HostConfig"]["ConsoleSize"], json!([0, 0]));
     }
 
     #[test]
