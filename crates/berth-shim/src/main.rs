@@ -1,13 +1,15 @@
 //! berth-shim: one small process per container.
 //!
-//! It creates the container through `berth-runtime`, is its parent (and a child
-//! subreaper), owns its stdio, writes its `json-file` log, serves attach clients on a unix
-//! socket, and records the exit status in `exit.json`. It is single-threaded (one poll
+//! A short-lived child of it creates the container through `berth-runtime` (so the
+//! memory that takes is gone once the container runs); the shim is the container's
+//! subreaper and so becomes its parent. It owns the container's stdio, writes its
+//! `json-file` log, serves attach clients on a unix socket, and records the exit status
+//! in `exit.json`. It is single-threaded (one poll
 //! loop, no runtime) to stay small: hundreds run at once.
 //!
 //! Protocol with berthd, all lines of text:
 //! - shim stdout: `created <pid>` once the container waits to exec, then `started` or
-//!   `error <message>`; closed after that.
+//!   `error <message>`; closed after that (written by the creating child).
 //! - shim stdin: berthd writes `start` once the clients that must see the first byte of
 //!   output are attached. End of file afterwards means nothing: the daemon may restart.
 //! - `<bundle>/attach.sock`: a client sends `stdin=0|1 stdout=0|1 stderr=0|1\n` and then
@@ -45,6 +47,9 @@ struct Args {
     /// Rotate the log at this many bytes (0: never)
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
+    /// The container has a terminal (the spec's `process.terminal`)
+    #[arg(long)]
+    tty: bool,
     /// Log driver `none`: output goes to attached clients only
     #[arg(long)]
     no_log: bool,
@@ -73,7 +78,7 @@ struct Client {
 fn main() {
     let args = Args::parse();
     let mut status = std::io::stdout();
-    match run(&args, &mut status) {
+    match run(&args) {
         Ok(()) => {}
         Err(e) => {
             let _ = writeln!(status, "error {}", e.replace('\n', " "));
@@ -102,7 +107,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
 }
 
-fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
+fn run(args: &Args) -> Result<(), String> {
     // Our own session: signals aimed at the daemon's process group never reach us.
     let _ = nix::unistd::setsid();
     // Orphans of the container (with a shared PID namespace) are reaped here, not by init.
@@ -125,12 +130,7 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
         .map_err(|e| format!("listening on {}: {e}", sock_path.display()))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
 
-    let spec = berth_runtime::load_spec(&args.bundle).map_err(|e| e.to_string())?;
-    let tty = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let tty = args.tty;
     // With a terminal the container's three streams are its slave side; the master is
     // both the output we read and where attached stdin goes. Without, three pipes.
     // The terminal is opened by init inside the container and its master sent back.
@@ -158,28 +158,28 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
         };
         (Some(out_r), Some(err_r), in_w, stdio, None)
     };
-    // The container must not inherit the mask: it would never see SIGCHLD.
-    let created = {
-        let r = berth_runtime::create(&spec, &args.bundle, stdio);
-        r.map_err(|e| e.to_string())?
-    };
-    let pid = created.pid;
-    // Init sent the terminal before reporting ready.
-    let (out_r, in_w, master) = match console {
-        Some(sock) => {
-            let master = berth_runtime::console::receive(&sock).map_err(|e| e.to_string())?;
-            let dup = |f: &OwnedFd| f.try_clone().map_err(|e| format!("dup: {e}"));
-            let in_w = if args.stdin {
-                Some(dup(&master)?)
-            } else {
-                None
-            };
-            (Some(dup(&master)?), in_w, Some(master))
+    // The heavy work (reading the spec, building the container) happens in a child
+    // that exits once the container runs: its memory goes with it, while this process
+    // stays for the container's whole life, hundreds of times over.
+    let (report_r, report_w) = pipe()?;
+    match berth_sys::fork_single_threaded().map_err(|e| format!("fork: {e}"))? {
+        berth_sys::Forked::Child => {
+            drop(report_r);
+            drop(listener);
+            creator(&args.bundle, stdio, report_w)
         }
-        None => (out_r, in_w, None),
-    };
-    writeln!(status, "created {pid}").map_err(|e| e.to_string())?;
-    status.flush().map_err(|e| e.to_string())?;
+        berth_sys::Forked::Parent { .. } => {
+            drop(report_w);
+            // Our copies of the container's ends: end of file needs every writer gone.
+            drop(stdio);
+        }
+    }
+    let mut report = Some(std::io::BufReader::new(std::fs::File::from(report_r)));
+    let mut pid: Option<nix::unistd::Pid> = None;
+    let mut console = console;
+    let mut master: Option<OwnedFd> = None;
+    let mut in_w = in_w;
+    let mut out_r = out_r;
 
     let mut logger = if args.no_log {
         None
@@ -189,21 +189,16 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
                 .map_err(|e| format!("log: {e}"))?,
         )
     };
-    let mut created = Some(created);
-    let mut control = Some(std::io::stdin().lock());
-    let mut out = out_r.map(std::fs::File::from);
+    let mut out = out_r.take().map(std::fs::File::from);
     let mut err = err_r.map(std::fs::File::from);
-    let mut stdin_w = in_w.map(std::fs::File::from);
+    let mut stdin_w = in_w.take().map(std::fs::File::from);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut exit_msg = String::new();
-    let mut buf = vec![0u8; 32 * 1024];
-    // Parsing the spec and building the container allocated far more than the loop
-    // needs; hundreds of shims run at once, so give it back now.
-    berth_sys::release_free_memory();
+    let mut buf = vec![0u8; 16 * 1024];
 
     loop {
-        if exit.is_some() && out.is_none() && err.is_none() {
+        if exit.is_some() && out.is_none() && err.is_none() && report.is_none() {
             break;
         }
         // poll set: 0 sigfd, 1 listener, then optional control/out/err, then clients
@@ -211,8 +206,8 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
             PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
         ];
-        let ctl_i = control.as_ref().map(|c| {
-            fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+        let ctl_i = report.as_ref().map(|c| {
+            fds.push(PollFd::new(c.get_ref().as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
         let out_i = out.as_ref().map(|f| {
@@ -247,8 +242,8 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
             while sigfd.read_signal().ok().flatten().is_some() {}
             loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(p, code)) if p == pid => exit = Some((code, None)),
-                    Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => {
+                    Ok(WaitStatus::Exited(p, code)) if Some(p) == pid => exit = Some((code, None)),
+                    Ok(WaitStatus::Signaled(p, sig, _)) if Some(p) == pid => {
                         exit = Some((128 + sig as i32, Some(sig as i32)))
                     }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
@@ -270,36 +265,45 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
             }
         }
         if ctl_ready {
+            // The creator's report: `pid N` once the container waits to start, then
+            // `started`, or `error MESSAGE` (also when it could not create it).
             let mut line = String::new();
-            let n = control
+            let n = report
                 .as_mut()
-                .map(|c| c.read_line(&mut line))
+                .map(|r| r.read_line(&mut line))
                 .unwrap_or(Ok(0));
+            let line = line.trim_end();
             match n {
                 Ok(0) | Err(_) => {
-                    control = None;
-                    if let Some(c) = created.take() {
-                        // Never told to start: the daemon gave up on this container.
-                        drop(c);
-                        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                    report = None;
+                    // The creator died without a word before creating the container.
+                    if pid.is_none() && exit.is_none() {
+                        exit = Some((127, None));
+                        exit_msg = "the container was never created".into();
                     }
                 }
-                Ok(_) if line.trim() == "start" => {
-                    if let Some(c) = created.take() {
-                        match c.start() {
-                            Ok(_) => writeln!(status, "started").map_err(|e| e.to_string())?,
-                            Err(e) => {
-                                // The runtime reaped init already: record the failure and stop.
-                                let msg = e.to_string().replace('\n', " ");
-                                writeln!(status, "error {msg}").map_err(|e| e.to_string())?;
-                                exit = Some((127, None));
-                                exit_msg = msg;
+                Ok(_) => {
+                    if let Some(p) = line.strip_prefix("pid ") {
+                        pid = p.parse().ok().map(nix::unistd::Pid::from_raw);
+                        // Init sent the terminal before it reported ready.
+                        if let Some(sock) = console.take() {
+                            let m = berth_runtime::console::receive(&sock)
+                                .map_err(|e| e.to_string())?;
+                            if args.stdin {
+                                stdin_w = Some(std::fs::File::from(
+                                    m.try_clone().map_err(|e| format!("dup: {e}"))?,
+                                ));
                             }
+                            out = Some(std::fs::File::from(
+                                m.try_clone().map_err(|e| format!("dup: {e}"))?,
+                            ));
+                            master = Some(m);
                         }
-                        status.flush().map_err(|e| e.to_string())?;
+                    } else if let Some(msg) = line.strip_prefix("error ") {
+                        exit = Some((127, None));
+                        exit_msg = msg.to_string();
                     }
                 }
-                Ok(_) => {}
             }
         }
         for (ready, stream_no, file) in [(out_ready, 1u8, &mut out), (err_ready, 2u8, &mut err)] {
@@ -374,6 +378,46 @@ fn run(args: &Args, status: &mut std::io::Stdout) -> Result<(), String> {
     let _ = std::fs::remove_file(&sock_path);
     let _ = sigfd.as_fd().as_raw_fd();
     Ok(())
+}
+
+/// The short-lived child: reads the spec, creates the container, tells both the daemon
+/// (on stdout) and the shim (on `report`) its pid, waits for the daemon's `start` on
+/// stdin, starts it, reports, and exits. Init then belongs to the shim, the subreaper.
+fn creator(bundle: &Path, stdio: berth_runtime::Stdio, report: OwnedFd) -> ! {
+    let mut report = std::fs::File::from(report);
+    let mut status = std::io::stdout();
+    let mut say = |line: &str| {
+        let _ = writeln!(status, "{line}");
+        let _ = status.flush();
+    };
+    let result = (|| -> Result<(), String> {
+        let spec = berth_runtime::load_spec(bundle).map_err(|e| e.to_string())?;
+        let created = berth_runtime::create(&spec, bundle, stdio).map_err(|e| e.to_string())?;
+        drop(spec);
+        let pid = created.pid;
+        writeln!(report, "pid {pid}").map_err(|e| e.to_string())?;
+        say(&format!("created {pid}"));
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(n) if n > 0 && line.trim() == "start" => {}
+            // The daemon gave up on this container: init sees its start pipe close.
+            _ => return Err("the container was never started".into()),
+        }
+        match created.start() {
+            Ok(_) => {
+                let _ = writeln!(report, "started");
+                say("started");
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })();
+    if let Err(e) = result {
+        let msg = e.replace('\n', " ");
+        let _ = writeln!(report, "error {msg}");
+        say(&format!("error {msg}"));
+    }
+    std::process::exit(0)
 }
 
 enum Request {

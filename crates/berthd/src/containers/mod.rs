@@ -707,6 +707,9 @@ impl Containers {
         if open_stdin {
             cmd.arg("--stdin");
         }
+        if rec.config.get("Tty").and_then(Value::as_bool) == Some(true) {
+            cmd.arg("--tty");
+        }
         if log_driver(&rec.host_config) == "none" {
             cmd.arg("--no-log");
         }
