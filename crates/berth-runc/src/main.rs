@@ -42,6 +42,9 @@ enum Cmd {
         pid: i32,
         #[arg(long)]
         process: PathBuf,
+        /// Where compiled seccomp filters are kept between runs
+        #[arg(long)]
+        seccomp_cache: Option<PathBuf>,
         /// stdin is a unix socket: the terminal's master is sent there (with a
         /// terminal process), and the process's stdio is the terminal
         #[arg(long)]
@@ -63,7 +66,13 @@ fn main() {
             pid,
             process,
             console_on_stdin,
-        } => exit(exec(&bundle, pid, &process, console_on_stdin)),
+            seccomp_cache,
+        } => {
+            if let Some(dir) = seccomp_cache {
+                berth_runtime::set_seccomp_cache_dir(dir);
+            }
+            exit(exec(&bundle, pid, &process, console_on_stdin))
+        }
     }
 }
 

@@ -25,8 +25,11 @@ pub(crate) struct Plan {
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub devices: Vec<oci_spec::runtime::LinuxDevice>,
-    /// The container's cgroup, created by the creator; init joins it first thing.
+    /// The container's cgroup, created and joined for init by the creator.
     pub cgroup: Option<berth_cgroups::Cgroup>,
+    /// Readable once the creator moved init into its cgroup (a new cgroup namespace
+    /// must not be made before: its root is the group init is in at that moment).
+    pub cgroup_joined: Option<OwnedFd>,
     pub hostname: Option<String>,
     pub sysctl: Vec<(String, String)>,
     pub args: Vec<CString>,
@@ -165,6 +168,7 @@ impl Plan {
                 .unwrap_or_default(),
             devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
             cgroup: None,
+            cgroup_joined: None,
             hostname: spec.hostname().clone(),
             sysctl: linux
                 .and_then(|l| l.sysctl().as_ref())
@@ -184,7 +188,7 @@ impl Plan {
             terminal: process.terminal().unwrap_or(false),
             seccomp: linux
                 .and_then(|l| l.seccomp().as_ref())
-                .map(seccomp::compile)
+                .map(seccomp::compile_cached)
                 .transpose()?,
         })
     }
@@ -304,12 +308,6 @@ pub(crate) fn open_console(plan: &Plan, stdio: &mut Stdio) -> Result<(), Runtime
 }
 
 fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
-    // Before anything allocates memory on the container's behalf, and before a cgroup
-    // namespace is made (its root is the group init is in when unsharing).
-    if let Some(cg) = &plan.cgroup {
-        cg.add_process(0)
-            .map_err(|e| RuntimeError::Init(format!("joining the cgroup: {e}")))?;
-    }
     if let Some(adj) = plan.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| RuntimeError::Init(format!("setting oom_score_adj: {e}")))?;
@@ -334,6 +332,14 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
         let f = std::fs::File::open(path)
             .map_err(|e| RuntimeError::InvalidSpec(format!("namespace {}: {e}", path.display())))?;
         nix::sched::setns(f, flag).map_err(sys(format!("setns {}", path.display())))?;
+    }
+    if new_flags.contains(CloneFlags::CLONE_NEWCGROUP) {
+        if let Some(joined) = &plan.cgroup_joined {
+            let mut b = [0u8; 1];
+            if nix::unistd::read(joined, &mut b) != Ok(1) {
+                return Err(RuntimeError::Init("the cgroup was not joined".into()));
+            }
+        }
     }
     if !new_flags.is_empty() {
         nix::sched::unshare(new_flags).map_err(sys("unshare"))?;

@@ -29,6 +29,7 @@ pub use oci_spec::runtime::{Process, Spec};
 
 pub use exec::exec;
 pub use seccomp::check as check_seccomp;
+pub use seccomp::set_cache_dir as set_seccomp_cache_dir;
 pub use securejoin::secure_join;
 
 /// Sets a terminal's window size (`docker resize`, `exec resize`).
@@ -117,6 +118,8 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
     // but the group; init joins it as its first step.
     plan.cgroup = cgroups::prepare(spec)?;
     let cgroup = plan.cgroup.clone();
+    let (joined_r, joined_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+    plan.cgroup_joined = Some(joined_r);
     let fail = |e: RuntimeError| {
         if let Some(cg) = &cgroup {
             let _ = cg.remove();
@@ -156,6 +159,18 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
             drop(start_r);
             drop(report_w);
             drop(stdio);
+            drop(plan);
+            // Joining a v1 hierarchy waits for an RCU grace period (milliseconds); done
+            // here it overlaps with init building the root filesystem. Init cannot exec
+            // before we return, so it never runs unlimited.
+            if let Some(cg) = &cgroup {
+                if let Err(e) = cg.add_process(child.as_raw()) {
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(fail(RuntimeError::Init(format!("joining the cgroup: {e}"))));
+                }
+            }
+            let _ = nix::unistd::write(&joined_w, b"j");
             let mut created = Created {
                 pid: child,
                 start: start_w,

@@ -21,9 +21,84 @@ use oci_spec::runtime::{
 
 use crate::RuntimeError;
 
-/// A filter ready to be loaded into the kernel.
+/// A filter ready to be loaded into the kernel: libseccomp's context, or the BPF
+/// program it produced earlier for the same profile (see [`compile_cached`]).
 pub(crate) struct Filter {
-    ctx: ScmpFilterContext,
+    ctx: Option<ScmpFilterContext>,
+    bpf: Vec<u8>,
+    flags: u32,
+}
+
+static CACHE_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Where compiled filters are kept between containers. Building Docker's profile with
+/// libseccomp takes milliseconds on every start; loading the stored program does not.
+pub fn set_cache_dir(dir: std::path::PathBuf) {
+    let _ = CACHE_DIR.set(dir);
+}
+
+/// The kernel's `SECCOMP_FILTER_FLAG_*` bits for the spec's flags.
+fn kernel_flags(spec: &LinuxSeccomp) -> u32 {
+    spec.flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => 2,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 4,
+            _ => 0,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// [`compile`] through the cache: the program is looked up by a digest of the profile
+/// (and the libseccomp version that would build it), and stored after a build.
+pub(crate) fn compile_cached(spec: &LinuxSeccomp) -> Result<Filter, RuntimeError> {
+    use sha2::Digest;
+    let Some(dir) = CACHE_DIR.get() else {
+        return compile(spec);
+    };
+    let v = libseccomp::ScmpVersion::current().map_err(err)?;
+    let mut h = sha2::Sha256::new();
+    h.update(serde_json::to_vec(spec).map_err(err)?);
+    h.update(format!("{}.{}.{} {:?}", v.major, v.minor, v.micro, ScmpArch::native()));
+    let path = dir.join(format!("{}.bpf", hex::encode(h.finalize())));
+    let flags = kernel_flags(spec);
+    if let Ok(bpf) = std::fs::read(&path) {
+        if !bpf.is_empty() && bpf.len() % 8 == 0 {
+            return Ok(Filter {
+                ctx: None,
+                bpf,
+                flags,
+            });
+        }
+    }
+    let mut filter = compile(spec)?;
+    filter.bpf = export(filter.ctx.as_ref().expect("just compiled"))?;
+    // Stored under a unique name and renamed, so a reader sees a whole program or none.
+    if std::fs::create_dir_all(dir).is_ok() {
+        let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, &filter.bpf).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(filter)
+}
+
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, RuntimeError> {
+    use std::io::{Read, Seek};
+    let mut f = tempfile_in_memory()?;
+    ctx.export_bpf(&f).map_err(err)?;
+    f.rewind().map_err(err)?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).map_err(err)?;
+    Ok(out)
+}
+
+/// An anonymous in-memory file for libseccomp to write the program into.
+fn tempfile_in_memory() -> Result<std::fs::File, RuntimeError> {
+    let fd = rustix::fs::memfd_create(c"berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(err)?;
+    Ok(std::fs::File::from(fd))
 }
 
 fn err(what: impl std::fmt::Display) -> RuntimeError {
@@ -251,7 +326,11 @@ pub(crate) fn compile(spec: &LinuxSeccomp) -> Result<Filter, RuntimeError> {
     if let Some(o) = other_ctx {
         ctx.merge(o).map_err(err)?;
     }
-    Ok(Filter { ctx })
+    Ok(Filter {
+        ctx: Some(ctx),
+        bpf: Vec::new(),
+        flags: kernel_flags(spec),
+    })
 }
 
 /// Checks that a `linux.seccomp` (as JSON) compiles into a filter, loading nothing.
@@ -264,8 +343,14 @@ pub fn check(seccomp: &serde_json::Value) -> Result<(), RuntimeError> {
 /// Loads the filter into the kernel for the calling thread, and so for the program it
 /// execs. Needs no_new_privs or CAP_SYS_ADMIN.
 pub(crate) fn install(filter: &Filter) -> Result<(), RuntimeError> {
+    if !filter.bpf.is_empty() {
+        return berth_sys::seccomp_set_filter(&filter.bpf, filter.flags)
+            .map_err(|e| err(format!("loading the filter: {e}")));
+    }
     filter
         .ctx
+        .as_ref()
+        .ok_or_else(|| err("no filter"))?
         .load()
         .map_err(|e| err(format!("loading the filter: {e}")))
 }
@@ -275,7 +360,7 @@ impl Filter {
     #[cfg(test)]
     fn bpf(&self) -> Vec<u8> {
         let mut f = tempfile::tempfile().expect("tempfile");
-        self.ctx.export_bpf(&f).expect("export_bpf");
+        self.ctx.as_ref().unwrap().export_bpf(&f).expect("export_bpf");
         use std::io::{Read, Seek};
         f.rewind().unwrap();
         let mut out = Vec::new();
@@ -285,7 +370,7 @@ impl Filter {
 
     #[cfg(test)]
     fn attr(&self, a: libseccomp::ScmpFilterAttr) -> u32 {
-        self.ctx.get_filter_attr(a).unwrap()
+        self.ctx.as_ref().unwrap().get_filter_attr(a).unwrap()
     }
 }
 

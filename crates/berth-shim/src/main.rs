@@ -47,6 +47,9 @@ struct Args {
     /// Rotate the log at this many bytes (0: never)
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
+    /// Where compiled seccomp filters are kept between containers
+    #[arg(long)]
+    seccomp_cache: Option<PathBuf>,
     /// The container has a terminal (the spec's `process.terminal`)
     #[arg(long)]
     tty: bool,
@@ -108,6 +111,9 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if let Some(dir) = &args.seccomp_cache {
+        berth_runtime::set_seccomp_cache_dir(dir.clone());
+    }
     // Our own session: signals aimed at the daemon's process group never reach us.
     let _ = nix::unistd::setsid();
     // Orphans of the container (with a shared PID namespace) are reaped here, not by init.

@@ -81,3 +81,41 @@ pub fn release_free_memory() {
 /// Other C libraries give memory back on their own (or cannot be asked to).
 #[cfg(not(target_env = "gnu"))]
 pub fn release_free_memory() {}
+
+/// Installs a classic-BPF seccomp program (the bytes of `struct sock_filter` entries,
+/// as libseccomp exports them) for the calling thread. `flags` are the kernel's
+/// `SECCOMP_FILTER_FLAG_*` bits. Needs no_new_privs or CAP_SYS_ADMIN.
+pub fn seccomp_set_filter(program: &[u8], flags: u32) -> nix::Result<()> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    const ENTRY: usize = std::mem::size_of::<libc::sock_filter>();
+    if program.is_empty() || program.len() % ENTRY != 0 || program.len() / ENTRY > u16::MAX as usize {
+        return Err(nix::errno::Errno::EINVAL);
+    }
+    let filters: Vec<libc::sock_filter> = program
+        .chunks_exact(ENTRY)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: filters.len() as u16,
+        filter: filters.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `filters`, which outlives the call; the kernel copies and
+    // verifies the program before returning and keeps no pointer into our memory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            libc::c_ulong::from(flags),
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}

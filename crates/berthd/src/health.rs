@@ -111,6 +111,8 @@ async fn run_probe(d: &Daemon, c: &Container, p: &Probe) -> (i64, String) {
         .arg(rec.state.pid.to_string())
         .arg("--process")
         .arg(&pfile)
+        .arg("--seccomp-cache")
+        .arg(d.containers.seccomp_cache())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

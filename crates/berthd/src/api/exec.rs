@@ -103,6 +103,8 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
         .arg(rec.state.pid.to_string())
         .arg("--process")
         .arg(&pfile)
+        .arg("--seccomp-cache")
+        .arg(d.containers.seccomp_cache())
         .kill_on_drop(false);
     let cfg = &exec.config;
     let mut console = None;

@@ -158,6 +158,8 @@ pub struct Containers {
     shim: PathBuf,
     /// `berth-runc`, for exec sessions.
     runtime_cli: PathBuf,
+    /// Compiled seccomp filters, shared by every container with the same profile.
+    seccomp_cache: PathBuf,
     index: Mutex<HashMap<String, Arc<Container>>>,
     pids: crate::pidwatch::PidWatcher,
     /// `None` when the host has no usable cgroup hierarchy: containers run unlimited.
@@ -207,6 +209,7 @@ impl Containers {
         cgroup_parent: Option<&str>,
     ) -> anyhow::Result<Containers> {
         let root = data_root.join("containers");
+        let seccomp_cache = exec_root.join("seccomp");
         let exec_root = exec_root.join("containers");
         berth_store::create_dir_all_durable(&root)?;
         berth_store::create_dir_all_durable(&exec_root)?;
@@ -224,6 +227,7 @@ impl Containers {
             exec_root,
             shim,
             runtime_cli,
+            seccomp_cache,
             index: Mutex::new(HashMap::new()),
             pids: crate::pidwatch::PidWatcher::start()?,
             cgroups: match berth_cgroups::Hierarchy::detect() {
@@ -275,6 +279,10 @@ impl Containers {
 
     pub fn runtime_cli(&self) -> &Path {
         &self.runtime_cli
+    }
+
+    pub fn seccomp_cache(&self) -> &Path {
+        &self.seccomp_cache
     }
 
     pub fn cgroup_v2(&self) -> bool {
@@ -707,6 +715,7 @@ impl Containers {
         if open_stdin {
             cmd.arg("--stdin");
         }
+        cmd.arg("--seccomp-cache").arg(&self.seccomp_cache);
         if rec.config.get("Tty").and_then(Value::as_bool) == Some(true) {
             cmd.arg("--tty");
         }
