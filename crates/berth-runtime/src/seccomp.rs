@@ -60,7 +60,13 @@ pub(crate) fn compile_cached(spec: &LinuxSeccomp) -> Result<Filter, RuntimeError
     let v = libseccomp::ScmpVersion::current().map_err(err)?;
     let mut h = sha2::Sha256::new();
     h.update(serde_json::to_vec(spec).map_err(err)?);
-    h.update(format!("{}.{}.{} {:?}", v.major, v.minor, v.micro, ScmpArch::native()));
+    h.update(format!(
+        "{}.{}.{} {:?}",
+        v.major,
+        v.minor,
+        v.micro,
+        ScmpArch::native()
+    ));
     let path = dir.join(format!("{}.bpf", hex::encode(h.finalize())));
     let flags = kernel_flags(spec);
     if let Ok(bpf) = std::fs::read(&path) {
@@ -96,8 +102,8 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, RuntimeError> {
 
 /// An anonymous in-memory file for libseccomp to write the program into.
 fn tempfile_in_memory() -> Result<std::fs::File, RuntimeError> {
-    let fd = rustix::fs::memfd_create(c"berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(err)?;
+    let fd =
+        rustix::fs::memfd_create(c"berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC).map_err(err)?;
     Ok(std::fs::File::from(fd))
 }
 
@@ -360,7 +366,11 @@ impl Filter {
     #[cfg(test)]
     fn bpf(&self) -> Vec<u8> {
         let mut f = tempfile::tempfile().expect("tempfile");
-        self.ctx.as_ref().unwrap().export_bpf(&f).expect("export_bpf");
+        self.ctx
+            .as_ref()
+            .unwrap()
+            .export_bpf(&f)
+            .expect("export_bpf");
         use std::io::{Read, Seek};
         f.rewind().unwrap();
         let mut out = Vec::new();

@@ -42,6 +42,12 @@ pub struct Flags {
     /// Parent cgroup for all containers
     #[arg(long)]
     pub cgroup_parent: Option<String>,
+    /// Path to the init binary run by `--init` containers (Docker's docker-init, tini)
+    #[arg(long)]
+    pub init_path: Option<PathBuf>,
+    /// Run an init inside every container
+    #[arg(long)]
+    pub init: bool,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -69,6 +75,8 @@ pub struct FileConfig {
     pub pidfile: Option<PathBuf>,
     pub log_level: Option<String>,
     pub cgroup_parent: Option<String>,
+    pub init_path: Option<PathBuf>,
+    pub init: Option<bool>,
     pub debug: Option<bool>,
     pub live_restore: Option<bool>,
     pub registry_mirrors: Option<Vec<String>>,
@@ -111,6 +119,10 @@ pub struct Config {
     pub pidfile: PathBuf,
     pub log_level: String,
     pub cgroup_parent: Option<String>,
+    /// The init binary for `--init` (found on the host when not configured).
+    pub init_path: Option<PathBuf>,
+    /// `--init` for every container that does not say otherwise.
+    pub init: bool,
     pub live_restore: bool,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
@@ -150,6 +162,11 @@ impl Config {
             "cgroup-parent",
             flags.cgroup_parent.is_some(),
             file.cgroup_parent.is_some(),
+        );
+        pick(
+            "init-path",
+            flags.init_path.is_some(),
+            file.init_path.is_some(),
         );
         if !both.is_empty() {
             bail!(
@@ -203,6 +220,8 @@ impl Config {
                 .unwrap_or_else(|| "/var/run/berthd.pid".into()),
             log_level,
             cgroup_parent: flags.cgroup_parent.or(file.cgroup_parent),
+            init_path: flags.init_path.or(file.init_path).or_else(find_init),
+            init: flags.init || file.init.unwrap_or(false),
             live_restore: flags.live_restore || file.live_restore.unwrap_or(false),
             registry_mirrors,
             insecure_registries,
@@ -212,6 +231,20 @@ impl Config {
             config_file: flags.config_file.exists().then_some(flags.config_file),
         })
     }
+}
+
+/// Docker's init is tini; distributions ship it as `docker-init` or `tini-static`. It
+/// must be static: it runs inside images that have no C library.
+fn find_init() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("docker-init"))
+        .chain(
+            ["/usr/libexec/docker/docker-init", "/usr/bin/tini-static"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .find(|p| p.is_file())
 }
 
 /// A missing file at the default path is fine; a file that is there must be valid.

@@ -86,6 +86,10 @@ impl Daemon {
             &config.data_root,
             &config.exec_root,
             config.cgroup_parent.as_deref(),
+            crate::containers::Init {
+                path: config.init_path.clone(),
+                default: config.init,
+            },
         )?);
         Ok(Daemon {
             config,

@@ -166,6 +166,14 @@ pub struct Containers {
     cgroups: Option<berth_cgroups::Hierarchy>,
     /// Where containers' groups go unless their `CgroupParent` says otherwise.
     cgroup_parent: String,
+    init: Init,
+}
+
+/// `--init`: the binary and whether containers get it unless they say otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct Init {
+    pub path: Option<PathBuf>,
+    pub default: bool,
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -207,6 +215,7 @@ impl Containers {
         data_root: &Path,
         exec_root: &Path,
         cgroup_parent: Option<&str>,
+        init: Init,
     ) -> anyhow::Result<Containers> {
         let root = data_root.join("containers");
         let seccomp_cache = exec_root.join("seccomp");
@@ -241,6 +250,7 @@ impl Containers {
                 .filter(|p| !p.is_empty())
                 .unwrap_or("/berth")
                 .to_string(),
+            init,
         };
         let mut index = HashMap::new();
         for e in std::fs::read_dir(&c.root)? {
@@ -683,6 +693,22 @@ impl Containers {
             cgroups_path: cgroups_path.as_deref(),
             cgroup_v2: self.cgroup_v2(),
             shared_namespaces: &shared,
+            init: {
+                let wanted = rec
+                    .host_config
+                    .get("Init")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(self.init.default);
+                match (wanted, &self.init.path) {
+                    (false, _) => None,
+                    (true, Some(p)) => Some(p.as_path()),
+                    (true, None) => {
+                        return Err(ContainerError::Invalid(
+                            "failed to create task for container: docker-init binary not found: install tini (docker-init) or set init-path".into(),
+                        ))
+                    }
+                }
+            },
         })
         .map_err(ContainerError::Invalid)?;
         std::fs::create_dir_all(&bundle).map_err(internal)?;

@@ -221,6 +221,9 @@ pub struct SpecInput<'a> {
     pub cgroup_v2: bool,
     /// Namespaces joined from other containers (`--pid container:X`): kind → path.
     pub shared_namespaces: &'a [(&'static str, std::path::PathBuf)],
+    /// `--init`: the host's init binary, run as the container's PID 1 in front of the
+    /// command (mounted where Docker mounts it).
+    pub init: Option<&'a std::path::Path>,
 }
 
 /// The OCI runtime spec for a container.
@@ -231,6 +234,9 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     args.extend(strs(c.get("Cmd")).unwrap_or_default());
     if args.is_empty() {
         return Err("no command specified".into());
+    }
+    if i.init.is_some() {
+        args.splice(0..0, [INIT_IN_CONTAINER.to_string(), "--".to_string()]);
     }
     let user = resolve_user(
         i.rootfs,
@@ -308,6 +314,9 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
     for f in ["hostname", "hosts", "resolv.conf"] {
         mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": dir.join(f), "options": ["rbind", "rprivate"]}));
+    }
+    if let Some(init) = i.init {
+        mounts.push(json!({"destination": INIT_IN_CONTAINER, "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }
     for (dest, opts) in hc
         .get("Tmpfs")
@@ -431,6 +440,8 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     }))
 }
 
+const INIT_IN_CONTAINER: &str = "/sbin/docker-init";
+
 /// Every capability (`--privileged`, `exec --privileged`, `--cap-add ALL`).
 pub fn all_caps() -> &'static [&'static str] {
     ALL_CAPS
@@ -548,6 +559,7 @@ mod tests {
             cgroups_path: None,
             cgroup_v2: false,
             shared_namespaces: &[],
+            init: None,
         })
         .unwrap();
         assert_eq!(s["process"]["args"], json!(["true"]));
@@ -567,6 +579,7 @@ mod tests {
             cgroups_path: None,
             cgroup_v2: false,
             shared_namespaces: &[],
+            init: None,
         })
         .unwrap();
         assert_eq!(
