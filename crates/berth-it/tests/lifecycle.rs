@@ -822,3 +822,89 @@ fn inspect_size_counts_the_containers_writes() {
     let ps = d.docker(["ps", "--size", "--format", "{{.Size}}"]).ok();
     assert!(ps.starts_with("1.05MB"), "{ps:?}");
 }
+
+/// `--init`: Docker's init (tini) runs as PID 1 in front of the command, reaps orphans
+/// and forwards the stop signal, so `docker stop` ends a shell that ignores SIGTERM as
+/// PID 1 at once instead of after the timeout.
+#[test]
+fn init_runs_as_pid_1_and_forwards_signals() {
+    let d = with_busybox();
+    let out = run_sh(
+        &d,
+        &["--init"],
+        "ps -o pid,comm | awk 'NR>1 {print $1, $2}'",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        ["1 docker-init", "2 sh", "3 ps", "4 awk"],
+        "the command runs as the init's child"
+    );
+    d.docker([
+        "run", "-d", "--name", "ini", "--init", "busybox", "sleep", "1000",
+    ])
+    .ok();
+    assert_eq!(inspect(&d, "ini", "{{.HostConfig.Init}}"), "true");
+    let t = Instant::now();
+    d.docker(["stop", "-t", "10", "ini"]).ok();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}: the init did not forward SIGTERM",
+        t.elapsed()
+    );
+    // tini exits with the signal's conventional code.
+    assert_eq!(inspect(&d, "ini", "{{.State.ExitCode}}"), "143");
+}
+
+/// `--runtime runc`: the same container through an external OCI runtime, with limits,
+/// seccomp, exec, stop, and nothing left of it after rm (runc's state included).
+#[test]
+fn external_runtime_runc() {
+    if !Path::new("/usr/sbin/runc").exists() && !Path::new("/usr/bin/runc").exists() {
+        eprintln!("runc is not installed; skipping");
+        return;
+    }
+    let d = with_busybox();
+    let info = d.docker(["info", "--format", "{{json .Runtimes}}"]).ok();
+    assert!(info.contains("\"runc\""), "{info}");
+    let out = run_sh(
+        &d,
+        &["--runtime", "runc", "--memory", "64m"],
+        "grep Seccomp: /proc/self/status; cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    );
+    assert_eq!(out, "Seccomp:\t2\n67108864\n");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "rc",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    assert_eq!(inspect(&d, "rc", "{{.HostConfig.Runtime}}"), "runc");
+    let o = d
+        .docker(["exec", "rc", "sh", "-c", "echo in-runc; exit 3"])
+        .run();
+    assert_eq!(o.stdout, "in-runc\n", "{o}");
+    assert_eq!(o.status.code(), Some(3), "{o}");
+    let id = inspect(&d, "rc", "{{.Id}}");
+    d.docker(["rm", "-f", "rc"]).ok();
+    let state = d.exec_root.join("runtimes/runc").join(&id);
+    assert!(!state.exists(), "runc state left at {}", state.display());
+    assert!(
+        !Path::new("/sys/fs/cgroup/memory/berth").join(&id).exists()
+            && !Path::new("/sys/fs/cgroup/berth").join(&id).exists(),
+        "cgroup left"
+    );
+    let o = d
+        .docker(["run", "--rm", "--runtime", "nope", "busybox", "true"])
+        .run();
+    assert!(
+        o.stderr.contains("unknown or invalid runtime name: nope"),
+        "{o}"
+    );
+}

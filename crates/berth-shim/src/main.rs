@@ -47,6 +47,13 @@ struct Args {
     /// Rotate the log at this many bytes (0: never)
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
+    /// An external OCI runtime (runc, crun) to create the container with, through its
+    /// command line, instead of the built-in one
+    #[arg(long)]
+    runtime: Option<PathBuf>,
+    /// The external runtime's state directory (`--root`)
+    #[arg(long)]
+    runtime_root: Option<PathBuf>,
     /// Where compiled seccomp filters are kept between containers
     #[arg(long)]
     seccomp_cache: Option<PathBuf>,
@@ -172,7 +179,7 @@ fn run(args: &Args) -> Result<(), String> {
         berth_sys::Forked::Child => {
             drop(report_r);
             drop(listener);
-            creator(&args.bundle, stdio, report_w)
+            creator(args, stdio, report_w)
         }
         berth_sys::Forked::Parent { .. } => {
             drop(report_w);
@@ -389,8 +396,12 @@ fn run(args: &Args) -> Result<(), String> {
 /// The short-lived child: reads the spec, creates the container, tells both the daemon
 /// (on stdout) and the shim (on `report`) its pid, waits for the daemon's `start` on
 /// stdin, starts it, reports, and exits. Init then belongs to the shim, the subreaper.
-fn creator(bundle: &Path, stdio: berth_runtime::Stdio, report: OwnedFd) -> ! {
+fn creator(args: &Args, stdio: berth_runtime::Stdio, report: OwnedFd) -> ! {
+    let bundle = args.bundle.as_path();
     let mut report = std::fs::File::from(report);
+    if let Some(rt) = &args.runtime {
+        external(args, rt, stdio, &mut report);
+    }
     let mut status = std::io::stdout();
     let mut say = |line: &str| {
         let _ = writeln!(status, "{line}");
@@ -417,6 +428,107 @@ fn creator(bundle: &Path, stdio: berth_runtime::Stdio, report: OwnedFd) -> ! {
             }
             Err(e) => Err(e.to_string()),
         }
+    })();
+    if let Err(e) = result {
+        let msg = e.replace('\n', " ");
+        let _ = writeln!(report, "error {msg}");
+        say(&format!("error {msg}"));
+    }
+    std::process::exit(0)
+}
+
+/// The creator with an external runtime: `RUNTIME create` (the container's stdio are its
+/// stdio, which it hands to the container), the pid from its pid file, then `RUNTIME
+/// start` on the daemon's word. Its init is left to the shim, the subreaper.
+fn external(args: &Args, rt: &Path, stdio: berth_runtime::Stdio, report: &mut std::fs::File) -> ! {
+    let mut status = std::io::stdout();
+    let mut say = |line: &str| {
+        let _ = writeln!(status, "{line}");
+        let _ = status.flush();
+    };
+    let bundle = args.bundle.as_path();
+    let log = bundle.join("runtime.log");
+    let run = |sub: &[&str], stdio: Option<berth_runtime::Stdio>| -> Result<(), String> {
+        let mut cmd = std::process::Command::new(rt);
+        if let Some(root) = &args.runtime_root {
+            cmd.arg("--root").arg(root);
+        }
+        cmd.arg("--log")
+            .arg(&log)
+            .arg("--log-format")
+            .arg("json")
+            .args(sub);
+        match stdio {
+            Some(s) => {
+                let io = |f: Option<OwnedFd>| {
+                    f.map(std::process::Stdio::from)
+                        .unwrap_or(std::process::Stdio::null())
+                };
+                cmd.stdin(io(s.stdin))
+                    .stdout(io(s.stdout))
+                    .stderr(io(s.stderr));
+            }
+            None => {
+                cmd.stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+            }
+        }
+        let st = cmd
+            .status()
+            .map_err(|e| format!("running {}: {e}", rt.display()))?;
+        if st.success() {
+            return Ok(());
+        }
+        // runc and crun log JSON lines; the last message says why.
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let msg = text
+            .lines()
+            .rev()
+            .find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                v.get("msg")?.as_str().map(str::to_string)
+            })
+            .unwrap_or_else(|| format!("{} {} failed: {st}", rt.display(), sub[0]));
+        Err(msg)
+    };
+    let result = (|| -> Result<(), String> {
+        if args.tty {
+            return Err("terminals are not supported with an external runtime yet".into());
+        }
+        let pid_file = bundle.join("init.pid");
+        let bundle_s = bundle.to_string_lossy();
+        let pid_s = pid_file.to_string_lossy();
+        run(
+            &[
+                "create",
+                "--bundle",
+                &bundle_s,
+                "--pid-file",
+                &pid_s,
+                &args.id,
+            ],
+            Some(stdio),
+        )?;
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .map_err(|e| format!("reading the runtime's pid file: {e}"))?
+            .trim()
+            .parse()
+            .map_err(|_| "the runtime's pid file holds no pid".to_string())?;
+        writeln!(report, "pid {pid}").map_err(|e| e.to_string())?;
+        say(&format!("created {pid}"));
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(n) if n > 0 && line.trim() == "start" => {}
+            _ => {
+                let _ = run(&["delete", "--force", &args.id], None);
+                return Err("the container was never started".into());
+            }
+        }
+        run(&["start", &args.id], None)?;
+        let _ = writeln!(report, "started");
+        say("started");
+        Ok(())
     })();
     if let Err(e) = result {
         let msg = e.replace('\n', " ");

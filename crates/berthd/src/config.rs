@@ -48,6 +48,12 @@ pub struct Flags {
     /// Run an init inside every container
     #[arg(long)]
     pub init: bool,
+    /// Register an OCI runtime: NAME=PATH (runc, crun, ...)
+    #[arg(long = "add-runtime")]
+    pub add_runtime: Vec<String>,
+    /// The runtime containers use unless they name one
+    #[arg(long)]
+    pub default_runtime: Option<String>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -123,6 +129,9 @@ pub struct Config {
     pub init_path: Option<PathBuf>,
     /// `--init` for every container that does not say otherwise.
     pub init: bool,
+    /// External OCI runtimes by name (the built-in one is `berth`).
+    pub runtimes: BTreeMap<String, PathBuf>,
+    pub default_runtime: String,
     pub live_restore: bool,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
@@ -222,6 +231,11 @@ impl Config {
             cgroup_parent: flags.cgroup_parent.or(file.cgroup_parent),
             init_path: flags.init_path.or(file.init_path).or_else(find_init),
             init: flags.init || file.init.unwrap_or(false),
+            runtimes: runtimes(&flags.add_runtime, file.runtimes.as_ref())?,
+            default_runtime: flags
+                .default_runtime
+                .or(file.default_runtime)
+                .unwrap_or_else(|| BUILTIN_RUNTIME.to_string()),
             live_restore: flags.live_restore || file.live_restore.unwrap_or(false),
             registry_mirrors,
             insecure_registries,
@@ -231,6 +245,44 @@ impl Config {
             config_file: flags.config_file.exists().then_some(flags.config_file),
         })
     }
+}
+
+/// The runtime inside berth (berth-runtime, run by the shim without a command line).
+pub const BUILTIN_RUNTIME: &str = "berth";
+
+/// `--add-runtime NAME=PATH` and daemon.json `runtimes` (`{"NAME": {"path": ...}}`), plus
+/// `runc` and `crun` when they are installed, as Docker registers runc.
+fn runtimes(
+    flags: &[String],
+    file: Option<&BTreeMap<String, Value>>,
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["runc", "crun"] {
+        if let Some(p) = std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+        {
+            out.insert(name.to_string(), p);
+        }
+    }
+    for (name, v) in file.into_iter().flatten() {
+        let p = v
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow::anyhow!("runtime {name}: a path is required"))?;
+        out.insert(name.clone(), PathBuf::from(p));
+    }
+    for f in flags {
+        let (name, p) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid --add-runtime {f:?}: expected NAME=PATH"))?;
+        out.insert(name.to_string(), PathBuf::from(p));
+    }
+    if out.contains_key(BUILTIN_RUNTIME) {
+        bail!("runtime name '{BUILTIN_RUNTIME}' is reserved");
+    }
+    Ok(out)
 }
 
 /// Docker's init is tini; distributions ship it as `docker-init` or `tini-static`. It

@@ -90,6 +90,10 @@ impl Daemon {
                 path: config.init_path.clone(),
                 default: config.init,
             },
+            crate::containers::Runtimes {
+                external: config.runtimes.clone(),
+                default: config.default_runtime.clone(),
+            },
         )?);
         Ok(Daemon {
             config,

@@ -103,16 +103,11 @@ async fn run_probe(d: &Daemon, c: &Container, p: &Probe) -> (i64, String) {
     if let Err(e) = berth_store::write_json(&pfile, &process) {
         return (-1, e.to_string());
     }
-    let child = tokio::process::Command::new(d.containers.runtime_cli())
-        .arg("exec")
-        .arg("--bundle")
-        .arg(&bundle)
-        .arg("--pid")
-        .arg(rec.state.pid.to_string())
-        .arg("--process")
-        .arg(&pfile)
-        .arg("--seccomp-cache")
-        .arg(d.containers.seccomp_cache())
+    let mut cmd = match d.containers.exec_command(&rec, &pfile, false) {
+        Ok(c) => c,
+        Err(e) => return (-1, e.to_string()),
+    };
+    let child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -95,18 +95,11 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
     let process = process_json(&spec, &exec.config, &rootfs)?;
     let pfile = bundle.join(format!("exec-{}.json", exec.id));
     berth_store::write_json(&pfile, &process).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut cmd = tokio::process::Command::new(d.containers.runtime_cli());
-    cmd.arg("exec")
-        .arg("--bundle")
-        .arg(&bundle)
-        .arg("--pid")
-        .arg(rec.state.pid.to_string())
-        .arg("--process")
-        .arg(&pfile)
-        .arg("--seccomp-cache")
-        .arg(d.containers.seccomp_cache())
-        .kill_on_drop(false);
     let cfg = &exec.config;
+    let mut cmd = d
+        .containers
+        .exec_command(&rec, &pfile, cfg.tty && !detach)?;
+    cmd.kill_on_drop(false);
     let mut console = None;
     if detach {
         cmd.stdin(Stdio::null())
@@ -117,8 +110,7 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
         // socket given as the helper's stdin.
         let (mine, theirs) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        cmd.arg("--console-on-stdin")
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
+        cmd.stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         console = Some(mine);

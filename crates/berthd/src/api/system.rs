@@ -66,6 +66,14 @@ pub async fn version() -> Response {
 pub async fn info(State(d): State<Arc<Daemon>>) -> Response {
     let c = &d.config;
     let images = d.images.count();
+    let mut runtimes = serde_json::Map::new();
+    runtimes.insert(
+        crate::config::BUILTIN_RUNTIME.into(),
+        json!({"path": "berth-runtime (built in)"}),
+    );
+    for (name, path) in &d.containers.runtimes().external {
+        runtimes.insert(name.clone(), json!({"path": path}));
+    }
     let mut insecure_cidrs = vec!["127.0.0.0/8".to_string()];
     let mut index_configs = serde_json::Map::new();
     index_configs.insert(
@@ -132,8 +140,8 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Response {
             "Labels": c.labels,
             "ExperimentalBuild": false,
             "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": {},
-            "DefaultRuntime": "berth",
+            "Runtimes": runtimes,
+            "DefaultRuntime": d.containers.runtimes().default,
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": c.live_restore,
             "Isolation": "",

@@ -167,6 +167,22 @@ pub struct Containers {
     /// Where containers' groups go unless their `CgroupParent` says otherwise.
     cgroup_parent: String,
     init: Init,
+    runtimes: Runtimes,
+    exec_root_base: PathBuf,
+}
+
+/// External OCI runtimes by name, and the default's name.
+#[derive(Debug, Clone, Default)]
+pub struct Runtimes {
+    pub external: std::collections::BTreeMap<String, PathBuf>,
+    pub default: String,
+}
+
+/// How to run things in a container: the built-in runtime through `berth-runc`, or an
+/// external one (`runc`, `crun`) through its own command line and state directory.
+pub enum RuntimeCli {
+    Builtin,
+    External { path: PathBuf, root: PathBuf },
 }
 
 /// `--init`: the binary and whether containers get it unless they say otherwise.
@@ -216,9 +232,11 @@ impl Containers {
         exec_root: &Path,
         cgroup_parent: Option<&str>,
         init: Init,
+        runtimes: Runtimes,
     ) -> anyhow::Result<Containers> {
         let root = data_root.join("containers");
         let seccomp_cache = exec_root.join("seccomp");
+        let exec_root_base = exec_root.to_path_buf();
         let exec_root = exec_root.join("containers");
         berth_store::create_dir_all_durable(&root)?;
         berth_store::create_dir_all_durable(&exec_root)?;
@@ -251,6 +269,8 @@ impl Containers {
                 .unwrap_or("/berth")
                 .to_string(),
             init,
+            runtimes,
+            exec_root_base,
         };
         let mut index = HashMap::new();
         for e in std::fs::read_dir(&c.root)? {
@@ -287,12 +307,66 @@ impl Containers {
         self.exec_root.join(id)
     }
 
-    pub fn runtime_cli(&self) -> &Path {
-        &self.runtime_cli
+    pub fn runtimes(&self) -> &Runtimes {
+        &self.runtimes
     }
 
-    pub fn seccomp_cache(&self) -> &Path {
-        &self.seccomp_cache
+    /// The container's runtime (recorded at create).
+    pub fn runtime_of(&self, rec: &Record) -> RuntimeCli {
+        let name = rec
+            .host_config
+            .get("Runtime")
+            .and_then(Value::as_str)
+            .unwrap_or(crate::config::BUILTIN_RUNTIME);
+        match self.runtimes.external.get(name) {
+            Some(p) => RuntimeCli::External {
+                path: p.clone(),
+                root: self.exec_root_base.join("runtimes").join(name),
+            },
+            None => RuntimeCli::Builtin,
+        }
+    }
+
+    /// The command that runs `process_file` in the running container, with the
+    /// container's runtime (`berth-runc exec` or `runc exec`).
+    pub fn exec_command(
+        &self,
+        rec: &Record,
+        process_file: &Path,
+        tty: bool,
+    ) -> Result<tokio::process::Command> {
+        let bundle = self.bundle(&rec.id);
+        match self.runtime_of(rec) {
+            RuntimeCli::Builtin => {
+                let mut cmd = tokio::process::Command::new(&self.runtime_cli);
+                cmd.arg("exec")
+                    .arg("--bundle")
+                    .arg(&bundle)
+                    .arg("--pid")
+                    .arg(rec.state.pid.to_string())
+                    .arg("--process")
+                    .arg(process_file)
+                    .arg("--seccomp-cache")
+                    .arg(&self.seccomp_cache);
+                if tty {
+                    cmd.arg("--console-on-stdin");
+                }
+                Ok(cmd)
+            }
+            RuntimeCli::External { .. } if tty => Err(ContainerError::Invalid(
+                "exec with a terminal is not supported with an external runtime yet".into(),
+            )),
+            RuntimeCli::External { path, root } => {
+                let mut cmd = tokio::process::Command::new(path);
+                cmd.arg("--root")
+                    .arg(root)
+                    .arg("exec")
+                    .arg("--process")
+                    .arg(process_file)
+                    .arg(&rec.id);
+                Ok(cmd)
+            }
+        }
     }
 
     pub fn cgroup_v2(&self) -> bool {
@@ -496,6 +570,20 @@ impl Containers {
                 )));
             }
         }
+        let runtime = host_config
+            .get("Runtime")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.runtimes.default)
+            .to_string();
+        if runtime != crate::config::BUILTIN_RUNTIME
+            && !self.runtimes.external.contains_key(&runtime)
+        {
+            return Err(ContainerError::Invalid(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
+        }
+        host_config.insert("Runtime".into(), json!(runtime));
         let host_config = Value::Object(host_config);
         seccomp::check_host_config(&host_config).map_err(ContainerError::Invalid)?;
         let rec = Record {
@@ -634,6 +722,8 @@ impl Containers {
         let result = self.start_shim(c, &rec, &rootfs, on_exit).await;
         if result.is_err() {
             self.unmount_rootfs(&rec.id);
+            // A runtime that failed half-way may leave its group behind.
+            self.remove_cgroup(&rec);
         }
         result
     }
@@ -741,6 +831,13 @@ impl Containers {
         if open_stdin {
             cmd.arg("--stdin");
         }
+        if let RuntimeCli::External { path, root } = self.runtime_of(rec) {
+            std::fs::create_dir_all(&root).map_err(internal)?;
+            cmd.arg("--runtime")
+                .arg(path)
+                .arg("--runtime-root")
+                .arg(root);
+        }
         cmd.arg("--seccomp-cache").arg(&self.seccomp_cache);
         if rec.config.get("Tty").and_then(Value::as_bool) == Some(true) {
             cmd.arg("--tty");
@@ -837,6 +934,19 @@ impl Containers {
                 }
             })
             .await;
+        }
+        if let RuntimeCli::External { path, root } = self.runtime_of(&c.record()) {
+            // The runtime keeps state of its own for the container.
+            let _ = tokio::process::Command::new(path)
+                .arg("--root")
+                .arg(root)
+                .arg("delete")
+                .arg("--force")
+                .arg(&c.id)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await;
         }
         self.unmount_rootfs(&c.id);
         let rec = self.update(c, |r| {
@@ -1097,7 +1207,20 @@ impl Containers {
     }
 
     /// Removes a stopped container's files and record.
+    /// Kills whatever is left in the container's group and removes it (nothing to do
+    /// when the group is gone already).
+    fn remove_cgroup(&self, rec: &Record) {
+        if let Some(cg) = self.cgroup(rec).filter(|cg| cg.exists()) {
+            let _ = cg.kill_all();
+            if let Err(e) = cg.remove() {
+                tracing::warn!(container = %rec.id, error = %e, "removing a container's cgroup");
+            }
+        }
+    }
+
     pub fn remove(&self, c: &Container) -> Result<()> {
+        // Last sweep: nothing of the container may outlive its removal.
+        self.remove_cgroup(&c.record());
         self.unmount_rootfs(&c.id);
         let _ = std::fs::remove_dir_all(self.bundle(&c.id));
         berth_store::remove_dir_durable(&self.dir(&c.id)).map_err(internal)?;

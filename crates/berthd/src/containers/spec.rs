@@ -363,7 +363,12 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
             namespaces.push(json!({"type": ns}));
         }
     }
-    let nofile = 1u64 << 20;
+    // Docker's default, within what this host lets the engine raise: a runtime that
+    // lacks CAP_SYS_RESOURCE (this one, runc, crun alike) cannot go past the hard limit.
+    let host_hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, h)| h)
+        .unwrap_or(u64::MAX);
+    let nofile = (1u64 << 20).min(host_hard);
     let mut rlimits = vec![json!({"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile})];
     for u in hc
         .get("Ulimits")
