@@ -70,7 +70,7 @@ pub(crate) fn compile_cached(spec: &LinuxSeccomp) -> Result<Filter, RuntimeError
     let path = dir.join(format!("{}.bpf", hex::encode(h.finalize())));
     let flags = kernel_flags(spec);
     if let Ok(bpf) = std::fs::read(&path) {
-        if !bpf.is_empty() && bpf.len() % 8 == 0 {
+        if !bpf.is_empty() && bpf.len().is_multiple_of(8) {
             return Ok(Filter {
                 ctx: None,
                 bpf,

@@ -213,7 +213,10 @@ pub fn spec_resources(hc: &Value, devices: &[Value]) -> Value {
 /// Docker's device cgroup for an unprivileged container: nothing but the standard
 /// character devices, `mknod` of any (the node is useless without access), and the
 /// devices given with `--device`. Privileged containers may use every device.
-pub fn device_rules(privileged: bool, extra: &[(char, i64, i64, String)]) -> Vec<Value> {
+/// A device the container may use: kind (`b`/`c`), major, minor, cgroup permissions.
+pub type DeviceAccess = (char, i64, i64, String);
+
+pub fn device_rules(privileged: bool, extra: &[DeviceAccess]) -> Vec<Value> {
     if privileged {
         return vec![json!({"allow": true, "access": "rwm"})];
     }
@@ -248,7 +251,7 @@ pub fn device_rules(privileged: bool, extra: &[(char, i64, i64, String)]) -> Vec
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: the host node's type and numbers, for the spec's
 /// `linux.devices` and the device cgroup. Directories and non-devices are refused.
-pub fn host_devices(hc: &Value) -> Result<(Vec<Value>, Vec<(char, i64, i64, String)>), String> {
+pub fn host_devices(hc: &Value) -> Result<(Vec<Value>, Vec<DeviceAccess>), String> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut nodes = Vec::new();
     let mut rules = Vec::new();
