@@ -908,3 +908,209 @@ fn external_runtime_runc() {
         "{o}"
     );
 }
+
+/// Restart policies: `on-failure:2` restarts twice with Docker's back-off and stops;
+/// `on-failure` leaves a clean exit alone; `always` keeps restarting until `docker stop`;
+/// `--rm` with a policy is refused.
+#[test]
+fn restart_policies_follow_docker() {
+    let d = with_busybox();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "of",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo start >> /tmp/starts; exit 3",
+    ])
+    .ok();
+    wait_for("two restarts, then exited", || {
+        inspect(&d, "of", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        inspect(
+            &d,
+            "of",
+            "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "2 exited 3 on-failure:2"
+    );
+    // The writable layer is kept across restarts: three starts were recorded.
+    let o = d.docker(["start", "-a", "of"]).run();
+    assert_eq!(o.status.code(), Some(3), "{o}");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "ok",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    wait_for("the clean exit", || {
+        inspect(&d, "ok", "{{.State.Status}}") == "exited"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inspect(&d, "ok", "{{.RestartCount}}"), "0");
+
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 1",
+    ])
+    .ok();
+    wait_for("a restart", || {
+        inspect(&d, "al", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 1
+    });
+    d.docker(["stop", "-t", "1", "al"]).ok();
+    let n = inspect(&d, "al", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(inspect(&d, "al", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect(&d, "al", "{{.RestartCount}}"),
+        n,
+        "restarted after stop"
+    );
+
+    let o = d
+        .docker(["run", "--rm", "--restart", "always", "busybox", "true"])
+        .run();
+    assert!(!o.success(), "{o}");
+    assert!(
+        o.stderr
+            .contains("conflicting options: cannot specify both --restart and --rm"),
+        "{o}"
+    );
+    let r = berth_it::http::request(
+        &d.socket,
+        "POST",
+        "/containers/create",
+        &[("Content-Type", "application/json")],
+        Some(br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// A container with `--restart always` that exits while berthd is down is restarted by
+/// the next berthd.
+#[test]
+fn restart_policy_applies_to_exits_seen_after_a_daemon_restart() {
+    let mut d = with_busybox();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "rp",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 1",
+    ])
+    .ok();
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.spawn();
+    d.wait_ready();
+    wait_for("the restart after the daemon came back", || {
+        inspect(&d, "rp", "{{.RestartCount}} {{.State.Status}}") == "1 running"
+    });
+}
+
+/// Healthchecks: starting → healthy → unhealthy after `retries` failures, with
+/// `health_status` events, the last results in inspect, and the ps status and filter.
+#[test]
+fn healthchecks_report_docker_states() {
+    let d = with_busybox();
+    let since = unix_now();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--health-start-period",
+        "5s",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ok; sleep 2; rm /tmp/ok; sleep 300",
+    ])
+    .ok();
+    assert_eq!(inspect(&d, "hc", "{{.State.Health.Status}}"), "starting");
+    let ps = d
+        .docker(["ps", "--format", "{{.Status}}", "--filter", "name=hc"])
+        .ok();
+    assert!(ps.contains("(health: starting)"), "{ps}");
+    wait_for("healthy", || {
+        inspect(&d, "hc", "{{.State.Health.Status}}") == "healthy"
+    });
+    let ps = d.docker(["ps", "-q", "--filter", "health=healthy"]).ok();
+    assert_eq!(ps.lines().count(), 1, "{ps}");
+    wait_for("unhealthy", || {
+        inspect(&d, "hc", "{{.State.Health.Status}}") == "unhealthy"
+    });
+    let streak: u32 = inspect(&d, "hc", "{{.State.Health.FailingStreak}}")
+        .parse()
+        .unwrap();
+    assert!(streak >= 2, "{streak}");
+    let log = inspect(&d, "hc", "{{len .State.Health.Log}}");
+    assert_eq!(log, "5", "Docker keeps the last five results");
+    assert_eq!(
+        inspect(&d, "hc", "{{(index .State.Health.Log 4).ExitCode}}"),
+        "1"
+    );
+    let ev = events(&d, since, r#"{"type":["container"]}"#);
+    let statuses: Vec<String> = ev
+        .iter()
+        .filter_map(|e| e["Action"].as_str())
+        .filter(|a| a.starts_with("health_status"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        statuses,
+        ["health_status: healthy", "health_status: unhealthy"],
+        "failures during the start period do not count"
+    );
+    // --no-healthcheck turns an image's or a flag's check off.
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "nh",
+        "--no-healthcheck",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(
+        inspect(&d, "nh", "{{if .State.Health}}has{{else}}none{{end}}"),
+        "none"
+    );
+}

@@ -88,7 +88,9 @@ pub fn release_free_memory() {}
 pub fn seccomp_set_filter(program: &[u8], flags: u32) -> nix::Result<()> {
     const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
     const ENTRY: usize = std::mem::size_of::<libc::sock_filter>();
-    if program.is_empty() || !program.len().is_multiple_of(ENTRY) || program.len() / ENTRY > u16::MAX as usize
+    if program.is_empty()
+        || !program.len().is_multiple_of(ENTRY)
+        || program.len() / ENTRY > u16::MAX as usize
     {
         return Err(nix::errno::Errno::EINVAL);
     }

@@ -13,7 +13,6 @@ use crate::daemon::Daemon;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_RETRIES: u64 = 3;
 /// Docker keeps this much of a probe's output and this many results.
 const MAX_OUTPUT: usize = 4096;
@@ -53,12 +52,14 @@ impl Probe {
         if cmd.is_empty() {
             return None;
         }
+        let interval = duration(h, "Interval", DEFAULT_INTERVAL);
         Some(Probe {
             cmd,
-            interval: duration(h, "Interval", DEFAULT_INTERVAL),
+            interval,
             timeout: duration(h, "Timeout", DEFAULT_TIMEOUT),
             start_period: duration(h, "StartPeriod", Duration::ZERO),
-            start_interval: duration(h, "StartInterval", DEFAULT_START_INTERVAL),
+            // Zero means the interval's value (Docker's "inherit").
+            start_interval: duration(h, "StartInterval", interval),
             retries: h
                 .get("Retries")
                 .and_then(Value::as_u64)

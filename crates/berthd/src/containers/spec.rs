@@ -52,12 +52,14 @@ pub fn merge_config(
             json!(req(k).and_then(Value::as_bool).unwrap_or(false)),
         );
     }
-    // Env: the image's, then the request's, later keys replacing earlier ones.
-    let mut env: Vec<String> = strs(img.get("Env")).unwrap_or_default();
-    for e in strs(req("Env")).unwrap_or_default() {
-        let key = e.split('=').next().unwrap_or("").to_string();
-        env.retain(|x| x.split('=').next() != Some(key.as_str()));
-        env.push(e);
+    // Env as Docker merges it: the request's, then the image's entries whose keys the
+    // request does not set.
+    let mut env: Vec<String> = strs(req("Env")).unwrap_or_default();
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    for e in strs(img.get("Env")).unwrap_or_default() {
+        if !env.iter().any(|x| key(x) == key(&e)) {
+            env.push(e);
+        }
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
@@ -509,7 +511,7 @@ mod tests {
             img.as_object(),
             id,
         );
-        assert_eq!(c["Env"], json!(["PATH=/bin", "A=2", "B=3"]));
+        assert_eq!(c["Env"], json!(["A=2", "B=3", "PATH=/bin"]));
         assert_eq!(c["Cmd"], json!(["sh"]));
         assert_eq!(c["WorkingDir"], json!("/data"));
         assert_eq!(c["Hostname"], json!("0123456789ab"));
