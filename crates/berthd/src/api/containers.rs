@@ -196,14 +196,7 @@ pub async fn stop(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let q = Query::parse(raw.as_deref());
-    let t = q
-        .get("t")
-        .or_else(|| q.get("timeout"))
-        .map(|t| {
-            t.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))
-        })
-        .transpose()?;
+    let t = q.stop_timeout()?;
     let c = d.containers.get(&id)?;
     let _op = c.op.lock().await;
     d.mark_manual_stop(&c);

@@ -136,14 +136,7 @@ pub async fn restart(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let q = Query::parse(raw.as_deref());
-    let t = q
-        .get("t")
-        .or_else(|| q.get("timeout"))
-        .map(|t| {
-            t.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))
-        })
-        .transpose()?;
+    let t = q.stop_timeout()?;
     let c = d.containers.get(&id)?;
     d.restart_container(&c, t).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -40,6 +40,18 @@ impl Query {
     }
 
     /// Go's `strconv.ParseBool`, with absent or empty meaning false.
+    /// `t` (or the older `timeout`) of stop and restart: seconds, `None` for the
+    /// container's own stop timeout.
+    pub fn stop_timeout(&self) -> Result<Option<i64>, ApiError> {
+        self.get("t")
+            .or_else(|| self.get("timeout"))
+            .map(|t| {
+                t.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))
+            })
+            .transpose()
+    }
+
     pub fn bool(&self, key: &str) -> Result<bool, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(false),
