@@ -688,6 +688,10 @@ impl Cgroup {
     /// SIGKILLs every process of the group: `cgroup.kill` where the kernel has it,
     /// otherwise freeze, kill each, thaw (so none can fork in between).
     pub fn kill_all(&self) -> Result<()> {
+        // The usual case at a container's exit: nothing left, no freezing needed.
+        if self.procs()?.is_empty() {
+            return Ok(());
+        }
         if self.v2 {
             let k = self.dirs[0].path.join("cgroup.kill");
             if k.exists() {

@@ -61,6 +61,62 @@ fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// The namespace a sysctl belongs to (the spec's name for it), `None` for settings
+/// that are global to the host. runc's list: writing any other key from a container
+/// would change the host.
+fn sysctl_namespace(key: &str) -> Option<&'static str> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some("ipc")
+    } else if key.starts_with("net.") {
+        Some("network")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some("uts")
+    } else {
+        None
+    }
+}
+
+/// A sysctl is written under /proc/sys by its dotted name: only plain names of a
+/// namespace the container has apart from the host are allowed.
+fn check_sysctl(
+    key: &str,
+    namespaces: &[(CloneFlags, Option<PathBuf>)],
+) -> Result<(), RuntimeError> {
+    let plain = key.split('.').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if !plain {
+        return Err(RuntimeError::InvalidSpec(format!(
+            "invalid sysctl name {key:?}"
+        )));
+    }
+    let flag = match sysctl_namespace(key) {
+        Some("ipc") => CloneFlags::CLONE_NEWIPC,
+        Some("network") => CloneFlags::CLONE_NEWNET,
+        Some(_) => CloneFlags::CLONE_NEWUTS,
+        None => CloneFlags::empty(),
+    };
+    if flag.is_empty() || !namespaces.iter().any(|(f, _)| *f == flag) {
+        return Err(RuntimeError::InvalidSpec(format!(
+            "sysctl {key:?} is not in a separate kernel namespace"
+        )));
+    }
+    Ok(())
+}
+
 fn cstring(s: &str, what: &str) -> Result<CString, RuntimeError> {
     CString::new(s).map_err(|_| RuntimeError::InvalidSpec(format!("{what} contains a NUL byte")))
 }
@@ -151,6 +207,13 @@ impl Plan {
             cap_set(&c.and_then(|c| c.ambient().clone())),
         ];
         let user = process.user();
+        let sysctl: Vec<(String, String)> = linux
+            .and_then(|l| l.sysctl().as_ref())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        for (k, _) in &sysctl {
+            check_sysctl(k, &namespaces)?;
+        }
         Ok(Plan {
             namespaces,
             readonly_root: spec
@@ -170,10 +233,7 @@ impl Plan {
             cgroup: None,
             cgroup_joined: None,
             hostname: spec.hostname().clone(),
-            sysctl: linux
-                .and_then(|l| l.sysctl().as_ref())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
+            sysctl,
             args,
             env,
             path_env,
@@ -442,4 +502,28 @@ pub(crate) fn set_credentials(plan: &Plan) -> Result<(), RuntimeError> {
     set(CapSet::Inheritable, inheritable)?;
     set(CapSet::Ambient, ambient)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod sysctl_tests {
+    use super::*;
+
+    #[test]
+    fn only_namespaced_plain_sysctls_pass() {
+        let own = vec![
+            (CloneFlags::CLONE_NEWNET, None),
+            (CloneFlags::CLONE_NEWIPC, None),
+        ];
+        assert!(check_sysctl("net.ipv4.ip_forward", &own).is_ok());
+        assert!(check_sysctl("kernel.shmmax", &own).is_ok());
+        assert!(check_sysctl("fs.mqueue.msg_max", &own).is_ok());
+        // Global to the host, or in a namespace shared with it.
+        assert!(check_sysctl("vm.swappiness", &own).is_err());
+        assert!(check_sysctl("kernel.hostname", &own).is_err());
+        assert!(check_sysctl("net.core.somaxconn", &own[1..]).is_err());
+        // Names that would leave /proc/sys.
+        for bad in ["/etc/passwd", "net./../x", "net..x", "net.a/b", ""] {
+            assert!(check_sysctl(bad, &own).is_err(), "{bad}");
+        }
+    }
 }

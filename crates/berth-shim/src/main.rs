@@ -110,7 +110,7 @@ fn write_exit(
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         error: error.to_string(),
     };
-    berth_store::write_json(&bundle.join("exit.json"), &rec).map_err(|e| e.to_string())
+    berth_store::write_json_volatile(&bundle.join("exit.json"), &rec).map_err(|e| e.to_string())
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -191,8 +191,6 @@ fn run(args: &Args) -> Result<(), String> {
     let mut pid: Option<nix::unistd::Pid> = None;
     let mut console = console;
     let mut master: Option<OwnedFd> = None;
-    let mut in_w = in_w;
-    let mut out_r = out_r;
 
     let mut logger = if args.no_log {
         None
@@ -202,9 +200,9 @@ fn run(args: &Args) -> Result<(), String> {
                 .map_err(|e| format!("log: {e}"))?,
         )
     };
-    let mut out = out_r.take().map(std::fs::File::from);
+    let mut out = out_r.map(std::fs::File::from);
     let mut err = err_r.map(std::fs::File::from);
-    let mut stdin_w = in_w.take().map(std::fs::File::from);
+    let mut stdin_w = in_w.map(std::fs::File::from);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut exit_msg = String::new();
@@ -393,88 +391,98 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// The short-lived child: reads the spec, creates the container, tells both the daemon
-/// (on stdout) and the shim (on `report`) its pid, waits for the daemon's `start` on
-/// stdin, starts it, reports, and exits. Init then belongs to the shim, the subreaper.
+/// The short-lived child: creates the container (with the built-in runtime or an
+/// external one), tells the shim (on `report`) and the daemon (on stdout) its pid, waits
+/// for the daemon's `start` on stdin, starts it, reports, and exits. Init then belongs
+/// to the shim, the subreaper.
 fn creator(args: &Args, stdio: berth_runtime::Stdio, report: OwnedFd) -> ! {
-    let bundle = args.bundle.as_path();
-    let mut report = std::fs::File::from(report);
-    if let Some(rt) = &args.runtime {
-        external(args, rt, stdio, &mut report);
-    }
-    let mut status = std::io::stdout();
-    let mut say = |line: &str| {
-        let _ = writeln!(status, "{line}");
-        let _ = status.flush();
+    let mut to = Reports {
+        shim: std::fs::File::from(report),
     };
-    let result = (|| -> Result<(), String> {
-        let spec = berth_runtime::load_spec(bundle).map_err(|e| e.to_string())?;
-        let created = berth_runtime::create(&spec, bundle, stdio).map_err(|e| e.to_string())?;
-        drop(spec);
-        let pid = created.pid;
-        writeln!(report, "pid {pid}").map_err(|e| e.to_string())?;
-        say(&format!("created {pid}"));
-        let mut line = String::new();
-        match std::io::stdin().read_line(&mut line) {
-            Ok(n) if n > 0 && line.trim() == "start" => {}
-            // The daemon gave up on this container: init sees its start pipe close.
-            _ => return Err("the container was never started".into()),
-        }
-        match created.start() {
-            Ok(_) => {
-                let _ = writeln!(report, "started");
-                say("started");
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        }
-    })();
+    let result = match &args.runtime {
+        Some(rt) => external(args, rt, stdio, &mut to),
+        None => builtin(args, stdio, &mut to),
+    };
     if let Err(e) = result {
-        let msg = e.replace('\n', " ");
-        let _ = writeln!(report, "error {msg}");
-        say(&format!("error {msg}"));
+        to.both(&format!("error {}", e.replace('\n', " ")));
     }
     std::process::exit(0)
 }
 
-/// The creator with an external runtime: `RUNTIME create` (the container's stdio are its
-/// stdio, which it hands to the container), the pid from its pid file, then `RUNTIME
-/// start` on the daemon's word. Its init is left to the shim, the subreaper.
-fn external(args: &Args, rt: &Path, stdio: berth_runtime::Stdio, report: &mut std::fs::File) -> ! {
-    let mut status = std::io::stdout();
-    let mut say = |line: &str| {
+/// The creator's two audiences: the shim (a pipe) and the daemon (stdout).
+struct Reports {
+    shim: std::fs::File,
+}
+
+impl Reports {
+    fn daemon(&self, line: &str) {
+        let mut status = std::io::stdout();
         let _ = writeln!(status, "{line}");
         let _ = status.flush();
-    };
+    }
+
+    fn both(&mut self, line: &str) {
+        let _ = writeln!(self.shim, "{line}");
+        self.daemon(line);
+    }
+
+    /// Reports the created container and waits for the daemon's `start`; `false` when
+    /// the daemon gave up on it (stdin closed).
+    fn created(&mut self, pid: i32) -> Result<bool, String> {
+        writeln!(self.shim, "pid {pid}").map_err(|e| e.to_string())?;
+        self.daemon(&format!("created {pid}"));
+        let mut line = String::new();
+        Ok(
+            matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0 && line.trim() == "start"),
+        )
+    }
+}
+
+fn builtin(args: &Args, stdio: berth_runtime::Stdio, to: &mut Reports) -> Result<(), String> {
+    let bundle = args.bundle.as_path();
+    let spec = berth_runtime::load_spec(bundle).map_err(|e| e.to_string())?;
+    let created = berth_runtime::create(&spec, bundle, stdio).map_err(|e| e.to_string())?;
+    drop(spec);
+    if !to.created(created.pid.as_raw())? {
+        // Dropping `created` closes init's start pipe: init exits without running.
+        return Err("the container was never started".into());
+    }
+    created.start().map_err(|e| e.to_string())?;
+    to.both("started");
+    Ok(())
+}
+
+/// An external runtime: `RUNTIME create` (the container's stdio are its stdio, which it
+/// hands to the container), the pid from its pid file, then `RUNTIME start`.
+fn external(
+    args: &Args,
+    rt: &Path,
+    stdio: berth_runtime::Stdio,
+    to: &mut Reports,
+) -> Result<(), String> {
+    if args.tty {
+        return Err("terminals are not supported with an external runtime yet".into());
+    }
     let bundle = args.bundle.as_path();
     let log = bundle.join("runtime.log");
-    let run = |sub: &[&str], stdio: Option<berth_runtime::Stdio>| -> Result<(), String> {
+    let run = |sub: &[&str], stdio: berth_runtime::Stdio| -> Result<(), String> {
         let mut cmd = std::process::Command::new(rt);
         if let Some(root) = &args.runtime_root {
             cmd.arg("--root").arg(root);
         }
-        cmd.arg("--log")
+        let io = |f: Option<OwnedFd>| {
+            f.map(std::process::Stdio::from)
+                .unwrap_or(std::process::Stdio::null())
+        };
+        let st = cmd
+            .arg("--log")
             .arg(&log)
             .arg("--log-format")
             .arg("json")
-            .args(sub);
-        match stdio {
-            Some(s) => {
-                let io = |f: Option<OwnedFd>| {
-                    f.map(std::process::Stdio::from)
-                        .unwrap_or(std::process::Stdio::null())
-                };
-                cmd.stdin(io(s.stdin))
-                    .stdout(io(s.stdout))
-                    .stderr(io(s.stderr));
-            }
-            None => {
-                cmd.stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null());
-            }
-        }
-        let st = cmd
+            .args(sub)
+            .stdin(io(stdio.stdin))
+            .stdout(io(stdio.stdout))
+            .stderr(io(stdio.stderr))
             .status()
             .map_err(|e| format!("running {}: {e}", rt.display()))?;
         if st.success() {
@@ -482,60 +490,39 @@ fn external(args: &Args, rt: &Path, stdio: berth_runtime::Stdio, report: &mut st
         }
         // runc and crun log JSON lines; the last message says why.
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let msg = text
+        Err(text
             .lines()
             .rev()
             .find_map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).ok()?;
                 v.get("msg")?.as_str().map(str::to_string)
             })
-            .unwrap_or_else(|| format!("{} {} failed: {st}", rt.display(), sub[0]));
-        Err(msg)
+            .unwrap_or_else(|| format!("{} {} failed: {st}", rt.display(), sub[0])))
     };
-    let result = (|| -> Result<(), String> {
-        if args.tty {
-            return Err("terminals are not supported with an external runtime yet".into());
-        }
-        let pid_file = bundle.join("init.pid");
-        let bundle_s = bundle.to_string_lossy();
-        let pid_s = pid_file.to_string_lossy();
-        run(
-            &[
-                "create",
-                "--bundle",
-                &bundle_s,
-                "--pid-file",
-                &pid_s,
-                &args.id,
-            ],
-            Some(stdio),
-        )?;
-        let pid: i32 = std::fs::read_to_string(&pid_file)
-            .map_err(|e| format!("reading the runtime's pid file: {e}"))?
-            .trim()
-            .parse()
-            .map_err(|_| "the runtime's pid file holds no pid".to_string())?;
-        writeln!(report, "pid {pid}").map_err(|e| e.to_string())?;
-        say(&format!("created {pid}"));
-        let mut line = String::new();
-        match std::io::stdin().read_line(&mut line) {
-            Ok(n) if n > 0 && line.trim() == "start" => {}
-            _ => {
-                let _ = run(&["delete", "--force", &args.id], None);
-                return Err("the container was never started".into());
-            }
-        }
-        run(&["start", &args.id], None)?;
-        let _ = writeln!(report, "started");
-        say("started");
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let msg = e.replace('\n', " ");
-        let _ = writeln!(report, "error {msg}");
-        say(&format!("error {msg}"));
+    let pid_file = bundle.join("init.pid");
+    run(
+        &[
+            "create",
+            "--bundle",
+            &bundle.to_string_lossy(),
+            "--pid-file",
+            &pid_file.to_string_lossy(),
+            &args.id,
+        ],
+        stdio,
+    )?;
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .map_err(|e| format!("reading the runtime's pid file: {e}"))?
+        .trim()
+        .parse()
+        .map_err(|_| "the runtime's pid file holds no pid".to_string())?;
+    if !to.created(pid)? {
+        let _ = run(&["delete", "--force", &args.id], Default::default());
+        return Err("the container was never started".into());
     }
-    std::process::exit(0)
+    run(&["start", &args.id], Default::default())?;
+    to.both("started");
+    Ok(())
 }
 
 enum Request {

@@ -89,6 +89,18 @@ pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
 
 /// Atomically replaces `path` with `data` (temp file, fsync, rename, fsync dir).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    replace(path, data, mode, true)
+}
+
+/// [`write_atomic`] without the fsyncs, for files under the exec root: runtime state
+/// that must survive a crash of the daemon (the page cache does) but not of the machine
+/// (the exec root is a tmpfs that a reboot empties anyway). Readers still see a whole
+/// file or the old one.
+pub fn write_atomic_volatile(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    replace(path, data, mode, false)
+}
+
+fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
     let dir = path.parent().expect("record paths have a parent directory");
     let tmp = temp_path(dir, "write");
     let result = (|| {
@@ -100,9 +112,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             .map_err(|e| StoreError::io("create", &tmp, e))?;
         f.write_all(data)
             .map_err(|e| StoreError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| StoreError::io("fsync", &tmp, e))?;
+        if durable {
+            f.sync_all().map_err(|e| StoreError::io("fsync", &tmp, e))?;
+        }
         fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", path, e))?;
-        fsync_dir(dir)
+        if durable {
+            fsync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -114,6 +131,12 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let data = serde_json::to_vec_pretty(value).expect("records always serialise");
     write_atomic(path, &data, 0o600)
+}
+
+/// Serialises `value` as JSON and writes it with [`write_atomic_volatile`].
+pub fn write_json_volatile<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let data = serde_json::to_vec(value).expect("records always serialise");
+    write_atomic_volatile(path, &data, 0o600)
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {

@@ -289,6 +289,10 @@ impl Daemon {
         }
         self.containers.remove(c)?;
         self.execs.forget_container(&rec.id);
+        self.backoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&rec.id);
         self.container_event(&rec, "destroy", &[]);
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::containers::exec::{process_json, ExecConfig};
+use crate::containers::exec::ExecConfig;
 use crate::containers::Container;
 use crate::daemon::Daemon;
 
@@ -76,36 +76,16 @@ fn now() -> String {
 /// Runs one probe through the runtime's exec helper: exit code and combined output.
 async fn run_probe(d: &Daemon, c: &Container, p: &Probe) -> (i64, String) {
     let rec = c.record();
-    let bundle = d.containers.bundle(&rec.id);
-    let spec: Value = match berth_store::read_json(&bundle.join("config.json")) {
-        Ok(s) => s,
-        Err(e) => return (-1, format!("reading the container's spec: {e}")),
-    };
     let cfg = ExecConfig {
         container_id: rec.id.clone(),
         cmd: p.cmd.clone(),
-        env: Vec::new(),
-        user: String::new(),
-        working_dir: String::new(),
-        privileged: false,
-        tty: false,
-        attach_stdin: false,
         attach_stdout: true,
         attach_stderr: true,
-        detach_keys: String::new(),
-        console_size: None,
+        ..Default::default()
     };
-    let rootfs = d.containers.dir(&rec.id).join("merged");
-    let process = match process_json(&spec, &cfg, &rootfs) {
-        Ok(p) => p,
-        Err(e) => return (-1, e.to_string()),
-    };
-    let pfile = bundle.join(format!("health-{}.json", berth_store::random_hex(8)));
-    if let Err(e) = berth_store::write_json(&pfile, &process) {
-        return (-1, e.to_string());
-    }
-    let mut cmd = match d.containers.exec_command(&rec, &pfile, false) {
-        Ok(c) => c,
+    let tag = format!("health-{}", berth_store::random_hex(8));
+    let (pfile, mut cmd) = match d.containers.prepare_exec(&rec, &cfg, &tag, false) {
+        Ok(x) => x,
         Err(e) => return (-1, e.to_string()),
     };
     let child = cmd

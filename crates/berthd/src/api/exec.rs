@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::query::Query;
 use super::{json_response, ApiError, ApiResult};
-use crate::containers::exec::{process_json, Exec};
+use crate::containers::exec::Exec;
 use crate::daemon::Daemon;
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -88,17 +88,10 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
             format!("Container {} is not running", rec.id),
         ));
     }
-    let bundle = d.containers.bundle(&rec.id);
-    let spec: Value = berth_store::read_json(&bundle.join("config.json"))
-        .map_err(|e| ApiError::internal(format!("reading the container's spec: {e}")))?;
-    let rootfs = d.containers.dir(&rec.id).join("merged");
-    let process = process_json(&spec, &exec.config, &rootfs)?;
-    let pfile = bundle.join(format!("exec-{}.json", exec.id));
-    berth_store::write_json(&pfile, &process).map_err(|e| ApiError::internal(e.to_string()))?;
     let cfg = &exec.config;
-    let mut cmd = d
-        .containers
-        .exec_command(&rec, &pfile, cfg.tty && !detach)?;
+    let (_, mut cmd) =
+        d.containers
+            .prepare_exec(&rec, cfg, &format!("exec-{}", exec.id), cfg.tty && !detach)?;
     cmd.kill_on_drop(false);
     let mut console = None;
     if detach {

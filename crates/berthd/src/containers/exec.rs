@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{ContainerError, Record, Result};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecConfig {
     pub container_id: String,
     pub cmd: Vec<String>,

@@ -327,9 +327,29 @@ impl Containers {
         }
     }
 
+    /// Writes an exec session's (or a healthcheck's) OCI process into the bundle as
+    /// `<tag>.json` and returns that file and the command that runs it in the container;
+    /// the caller sets the command's stdio and removes the file afterwards.
+    pub fn prepare_exec(
+        &self,
+        rec: &Record,
+        cfg: &exec::ExecConfig,
+        tag: &str,
+        tty: bool,
+    ) -> Result<(PathBuf, tokio::process::Command)> {
+        let bundle = self.bundle(&rec.id);
+        let spec: Value = berth_store::read_json(&bundle.join("config.json"))
+            .map_err(|e| internal(format!("reading the container's spec: {e}")))?;
+        let process = exec::process_json(&spec, cfg, &self.dir(&rec.id).join("merged"))?;
+        let pfile = bundle.join(format!("{tag}.json"));
+        berth_store::write_json_volatile(&pfile, &process).map_err(internal)?;
+        let cmd = self.exec_command(rec, &pfile, tty)?;
+        Ok((pfile, cmd))
+    }
+
     /// The command that runs `process_file` in the running container, with the
     /// container's runtime (`berth-runc exec` or `runc exec`).
-    pub fn exec_command(
+    fn exec_command(
         &self,
         rec: &Record,
         process_file: &Path,
@@ -495,6 +515,9 @@ impl Containers {
             .cloned()
             .unwrap_or_default();
         resources::validate(&mut host_config).map_err(ContainerError::Invalid)?;
+        resources::validate_restart_policy(host_config.get("RestartPolicy"))
+            .map_err(ContainerError::Invalid)?;
+        resources::validate_ulimits(host_config.get("Ulimits")).map_err(ContainerError::Invalid)?;
         let restart = host_config
             .get("RestartPolicy")
             .and_then(|p| p.get("Name"))
@@ -509,11 +532,7 @@ impl Containers {
         }
         // `--pid/--ipc/--network container:NAME` are kept by full id, as Docker does.
         for key in ["PidMode", "IpcMode", "NetworkMode"] {
-            let Some(other) = host_config
-                .get(key)
-                .and_then(Value::as_str)
-                .and_then(|m| m.strip_prefix("container:"))
-            else {
+            let Some(other) = joined_container(host_config.get(key)) else {
                 continue;
             };
             let other = match self.get(other) {
@@ -755,12 +774,7 @@ impl Containers {
             ("IpcMode", "ipc", "ipc", "IPC"),
             ("NetworkMode", "network", "net", "network"),
         ] {
-            let Some(other) = rec
-                .host_config
-                .get(key)
-                .and_then(Value::as_str)
-                .and_then(|m| m.strip_prefix("container:"))
-            else {
+            let Some(other) = joined_container(rec.host_config.get(key)) else {
                 continue;
             };
             let o = self.get(other)?.record();
@@ -803,7 +817,7 @@ impl Containers {
         .map_err(ContainerError::Invalid)?;
         std::fs::create_dir_all(&bundle).map_err(internal)?;
         let _ = std::fs::remove_file(bundle.join("exit.json"));
-        berth_store::write_json(&bundle.join("config.json"), &spec).map_err(internal)?;
+        berth_store::write_json_volatile(&bundle.join("config.json"), &spec).map_err(internal)?;
         // Docker marks its containers' roots with an empty /.dockerenv; tools test for it.
         let _ = std::fs::OpenOptions::new()
             .create(true)
@@ -922,20 +936,14 @@ impl Containers {
         let exit: Value = berth_store::read_json(&bundle.join("exit.json"))
             .unwrap_or_else(|_| json!({"exit_code": 255, "error": "the container's monitor died"}));
         let code = exit.get("exit_code").and_then(Value::as_i64).unwrap_or(255) as i32;
+        let rec = c.record();
         let mut oom_killed = false;
-        if let Some(cg) = self.cgroup(&c.record()) {
+        if let Some(cg) = self.cgroup(&rec) {
             // Read before removal: the kill counter lives in the group.
             oom_killed = cg.oom_kills() > 0;
-            let _ = tokio::task::spawn_blocking(move || {
-                // Processes that outlived init (`--pid host`) would keep the group busy.
-                let _ = cg.kill_all();
-                if let Err(e) = cg.remove() {
-                    tracing::warn!(error = %e, "removing a container's cgroup");
-                }
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || teardown_cgroup(&cg)).await;
         }
-        if let RuntimeCli::External { path, root } = self.runtime_of(&c.record()) {
+        if let RuntimeCli::External { path, root } = self.runtime_of(&rec) {
             // The runtime keeps state of its own for the container.
             let _ = tokio::process::Command::new(path)
                 .arg("--root")
@@ -1111,23 +1119,12 @@ impl Containers {
         let mut hc = rec.host_config.as_object().cloned().unwrap_or_default();
         let old_swap = hc.get("MemorySwap").and_then(Value::as_i64).unwrap_or(0);
         for k in resources::UPDATABLE {
-            // Zero and "" mean "not given" in Docker's update, except for the two
-            // fields clients send only when set.
-            let given = |v: &&Value| {
-                !v.is_null()
-                    && (matches!(*k, "PidsLimit" | "OomKillDisable")
-                        || (v.as_i64() != Some(0) && v.as_str() != Some("")))
-            };
-            if let Some(v) = body.get(*k).filter(given) {
-                hc.insert(k.to_string(), v.clone());
+            if resources::given(body, k) {
+                hc.insert(k.to_string(), body[*k].clone());
             }
         }
         let mem = body.get("Memory").and_then(Value::as_i64).unwrap_or(0);
-        // Clients send zero for the flags that were not given.
-        let swap_given = body
-            .get("MemorySwap")
-            .and_then(Value::as_i64)
-            .is_some_and(|s| s != 0);
+        let swap_given = resources::given(body, "MemorySwap");
         if mem > 0 && !swap_given && old_swap > 0 && mem > old_swap {
             return Err(ContainerError::Conflict(format!("Cannot update container {}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time", rec.id)));
         }
@@ -1140,6 +1137,7 @@ impl Containers {
             hc.insert("CpuQuota".into(), json!(0));
         }
         if let Some(p) = body.get("RestartPolicy").filter(|p| p.is_object()) {
+            resources::validate_restart_policy(Some(p)).map_err(ContainerError::Invalid)?;
             let name = p.get("Name").and_then(Value::as_str).unwrap_or("");
             if !matches!(name, "" | "no")
                 && hc.get("AutoRemove").and_then(Value::as_bool) == Some(true)
@@ -1211,10 +1209,7 @@ impl Containers {
     /// when the group is gone already).
     fn remove_cgroup(&self, rec: &Record) {
         if let Some(cg) = self.cgroup(rec).filter(|cg| cg.exists()) {
-            let _ = cg.kill_all();
-            if let Err(e) = cg.remove() {
-                tracing::warn!(container = %rec.id, error = %e, "removing a container's cgroup");
-            }
+            teardown_cgroup(&cg);
         }
     }
 
@@ -1230,6 +1225,21 @@ impl Containers {
             .remove(&c.id);
         c.changed.send_modify(|g| *g += 1);
         Ok(())
+    }
+}
+
+/// The container named by a `container:<name|id>` namespace mode (`--pid`, `--ipc`,
+/// `--network`).
+fn joined_container(mode: Option<&Value>) -> Option<&str> {
+    mode?.as_str()?.strip_prefix("container:")
+}
+
+/// Kills what is left in a container's group (processes that outlived init, as with
+/// `--pid host`, keep it busy) and removes it.
+fn teardown_cgroup(cg: &berth_cgroups::Cgroup) {
+    let _ = cg.kill_all();
+    if let Err(e) = cg.remove() {
+        tracing::warn!(group = %cg.relative_path().display(), error = %e, "removing a container's cgroup");
     }
 }
 

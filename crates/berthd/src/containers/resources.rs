@@ -303,14 +303,80 @@ pub fn host_devices(hc: &Value) -> Result<(Vec<Value>, Vec<DeviceAccess>), Strin
     Ok((nodes, rules))
 }
 
+/// `Ulimits` names and values as go-units checks them; the name becomes an OCI rlimit
+/// type, and an unknown one would make the runtime spec unreadable.
+pub fn validate_ulimits(ulimits: Option<&Value>) -> Result<(), String> {
+    const KNOWN: &[&str] = &[
+        "as",
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
+    for u in ulimits.and_then(Value::as_array).into_iter().flatten() {
+        let name = u.get("Name").and_then(Value::as_str).unwrap_or("");
+        if !KNOWN.contains(&name) {
+            return Err(format!("invalid ulimit type: {name}"));
+        }
+        let (soft, hard) = (int(u, "Soft"), int(u, "Hard"));
+        if soft > hard {
+            return Err(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `RestartPolicy` as Docker checks it (create and update).
+pub fn validate_restart_policy(p: Option<&Value>) -> Result<(), String> {
+    let Some(p) = p.filter(|p| !p.is_null()) else {
+        return Ok(());
+    };
+    let name = p.get("Name").and_then(Value::as_str).unwrap_or("");
+    let max = p
+        .get("MaximumRetryCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    match name {
+        "" | "no" | "always" | "unless-stopped" if max != 0 => Err(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                .into(),
+        ),
+        "" | "no" | "always" | "unless-stopped" => Ok(()),
+        "on-failure" if max < 0 => {
+            Err("invalid restart policy: maximum retry count cannot be negative".into())
+        }
+        "on-failure" => Ok(()),
+        other => Err(format!(
+            "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+        )),
+    }
+}
+
+/// Whether an update request sets `key`: clients send zero or "" for what they leave
+/// alone, as Docker's update reads them; `PidsLimit` is sent only when set, so there
+/// zero means "unlimited".
+pub fn given(update: &Value, key: &str) -> bool {
+    update.get(key).is_some_and(|v| {
+        !v.is_null() && (key == "PidsLimit" || (v.as_i64() != Some(0) && v.as_str() != Some("")))
+    })
+}
+
 /// The limits of an update request as cgroup writes (only the fields it names).
 pub fn update_resources(hc: &Value, update: &Value) -> berth_cgroups::Resources {
-    // Clients send zero for what they do not change (PidsLimit only when set).
-    let has = |k: &str| {
-        update.get(k).is_some_and(|v| {
-            !v.is_null() && (k == "PidsLimit" || (v.as_i64() != Some(0) && v.as_str() != Some("")))
-        })
-    };
+    let has = |k: &str| given(update, k);
     let mut r = berth_cgroups::Resources::default();
     if has("Memory") {
         r.memory = Some(int(hc, "Memory")).filter(|m| *m > 0).or(Some(-1));
@@ -386,6 +452,24 @@ mod tests {
             .unwrap_err()
             .starts_with("Requested CPUs are not available"));
         assert!(check(json!({"CpusetCpus": "x"})).is_err());
+        assert!(validate_ulimits(Some(&json!([{"Name": "nofile", "Soft": 1, "Hard": 2}]))).is_ok());
+        assert!(validate_ulimits(Some(&json!([{"Name": "bogus", "Soft": 1, "Hard": 2}]))).is_err());
+        assert!(
+            validate_ulimits(Some(&json!([{"Name": "nofile", "Soft": 3, "Hard": 2}]))).is_err()
+        );
+        assert!(validate_restart_policy(Some(&json!({"Name": "sometimes"}))).is_err());
+        assert!(
+            validate_restart_policy(Some(&json!({"Name": "always", "MaximumRetryCount": 2})))
+                .is_err()
+        );
+        assert!(validate_restart_policy(Some(
+            &json!({"Name": "on-failure", "MaximumRetryCount": -1})
+        ))
+        .is_err());
+        assert!(validate_restart_policy(Some(
+            &json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        ))
+        .is_ok());
         let ok = check(json!({"Memory": 64 << 20})).unwrap();
         assert_eq!(ok["MemorySwap"], json!(128 << 20));
     }
