@@ -314,6 +314,28 @@ impl Daemon {
     }
 
     /// `docker load -i <path>`; returns stdout.
+    /// A daemon with the `busybox` fixture loaded, what most container tests start from.
+    pub fn with_busybox() -> Daemon {
+        let d = Daemon::start();
+        d.load(&crate::fixtures().busybox);
+        d
+    }
+
+    /// `docker inspect --format FMT NAME`, trimmed; fails the test if inspect fails.
+    pub fn inspect_fmt(&self, name: &str, fmt: &str) -> String {
+        self.docker(["inspect", "--format", fmt, name])
+            .ok()
+            .trim()
+            .to_string()
+    }
+
+    /// The container's `State.Pid`.
+    pub fn pid_of(&self, name: &str) -> i32 {
+        let s = self.inspect_fmt(name, "{{.State.Pid}}");
+        s.parse()
+            .unwrap_or_else(|_| panic!("State.Pid of {name}: {s:?}"))
+    }
+
     pub fn load(&self, path: &Path) -> String {
         self.docker(["load", "-i"]).arg(path).ok()
     }

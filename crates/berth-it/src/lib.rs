@@ -99,3 +99,20 @@ pub fn urlencode(s: &str) -> String {
     }
     out
 }
+
+/// Polls `f` until it holds, failing the test after ten seconds.
+pub fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_for_within(what, std::time::Duration::from_secs(10), f)
+}
+
+/// Polls `f` until it holds, failing the test after `timeout`.
+pub fn wait_for_within(what: &str, timeout: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -5,15 +5,7 @@
 //! The usage and flag errors only need a daemon to ping. The other tests need the
 //! daemon's exec, top, stats, pause, restart, rename, update and prune endpoints.
 
-use std::time::{Duration, Instant};
-
-use berth_it::{fixtures, Daemon, Out};
-
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.load(&fixtures().busybox);
-    d
-}
+use berth_it::{wait_for, Daemon, Out};
 
 /// Output with the program's name taken out, so that docker's and berth's compare.
 fn neutral(s: &str) -> String {
@@ -35,17 +27,9 @@ fn same(d: &Daemon, args: &[&str]) -> Out {
     b
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn usage_and_flag_errors_match_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     for args in [
         &["exec"][..],
         &["exec", "ctr"],
@@ -98,7 +82,7 @@ const CREATED: &str = "{{json .HostConfig.Memory}} {{json .HostConfig.MemorySwap
 
 #[test]
 fn create_flags_reach_the_daemon_like_dockers() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let flags = [
         "-m",
         "64m",
@@ -161,7 +145,7 @@ fn create_flags_reach_the_daemon_like_dockers() {
 
 #[test]
 fn exec_matches_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker(["run", "-d", "--name", "ctr", "busybox", "sleep", "300"])
         .ok();
     same(&d, &["exec", "ctr", "echo", "hi"]);
@@ -204,7 +188,7 @@ fn exec_matches_docker() {
 
 #[test]
 fn top_pause_restart_rename_update_and_port_match_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker(["run", "-d", "--name", "ctr", "busybox", "sleep", "300"])
         .ok();
     let top = same(&d, &["top", "ctr", "-o", "pid,comm"]);
@@ -260,7 +244,7 @@ fn top_pause_restart_rename_update_and_port_match_docker() {
 
 #[test]
 fn container_prune_matches_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     for name in ["p1", "p2"] {
         d.docker(["run", "--name", name, "busybox", "true"]).ok();
     }
@@ -285,7 +269,7 @@ fn container_prune_matches_docker() {
 
 #[test]
 fn stats_no_stream_matches_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker(["run", "-d", "--name", "s1", "busybox", "sleep", "300"])
         .ok();
     d.docker(["create", "--name", "s2", "busybox", "true"]).ok();
@@ -338,7 +322,7 @@ fn stats_no_stream_matches_docker() {
 
 #[test]
 fn attach_follows_output_and_exit_code() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker([
         "run",
         "-d",

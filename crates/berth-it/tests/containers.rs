@@ -5,13 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_it::{fixtures, Daemon};
-
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.load(&fixtures().busybox);
-    d
-}
+use berth_it::{wait_for, Daemon};
 
 fn mounts_under(p: &Path) -> Vec<String> {
     let needle = p.to_string_lossy().into_owned();
@@ -37,17 +31,9 @@ fn processes_mentioning(p: &Path) -> usize {
         .count()
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn run_rm_prints_output_and_leaves_nothing() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let o = d
         .docker(["run", "--rm", "busybox", "echo", "hello from berth"])
         .run();
@@ -73,7 +59,7 @@ fn run_rm_prints_output_and_leaves_nothing() {
 
 #[test]
 fn exit_codes_streams_logs_and_inspect() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let o = d
         .docker([
             "run",
@@ -128,7 +114,7 @@ fn exit_codes_streams_logs_and_inspect() {
 
 #[test]
 fn env_workdir_user_hostname_and_entrypoint() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let o = d
         .docker([
             "run",
@@ -165,7 +151,7 @@ fn env_workdir_user_hostname_and_entrypoint() {
 
 #[test]
 fn docker_errors_for_bad_input() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker(["create", "--name", "dup", "busybox", "true"])
         .ok();
     let o = d
@@ -218,7 +204,7 @@ fn docker_errors_for_bad_input() {
 
 #[test]
 fn stop_escalates_to_sigkill_and_rm_cleans_up() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     // sleep as PID 1 ignores SIGTERM: stop must fall back to SIGKILL after the timeout.
     let id = d
         .docker(["run", "-d", "busybox", "sleep", "300"])
@@ -265,7 +251,7 @@ fn stop_escalates_to_sigkill_and_rm_cleans_up() {
 
 #[test]
 fn containers_survive_kill_9_of_the_daemon() {
-    let mut d = with_busybox();
+    let mut d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -348,7 +334,7 @@ fn containers_survive_kill_9_of_the_daemon() {
 
 #[test]
 fn clean_shutdown_stops_containers_unless_live_restore() {
-    let mut d = with_busybox();
+    let mut d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",

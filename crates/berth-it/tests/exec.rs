@@ -7,39 +7,18 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_it::{fixtures, random_u64, Daemon, HttpResponse};
+use berth_it::{random_u64, wait_for, Daemon, HttpResponse};
 use serde_json::Value;
-
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.load(&fixtures().busybox);
-    d
-}
 
 /// A started daemon with one long-running container named `name`.
 fn with_container(name: &str) -> (Daemon, String) {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker(["run", "-d", "--name", name, "busybox", "sleep", "1000"])
         .ok()
         .trim()
         .to_string();
     (d, id)
-}
-
-fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
-    d.docker(["inspect", "--format", fmt, name])
-        .ok()
-        .trim()
-        .to_string()
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn post_json(d: &Daemon, path: &str, body: &str) -> HttpResponse {
@@ -79,7 +58,7 @@ fn exec_finished(d: &Daemon, id: &str) -> Value {
 
 /// The session ids of the container (`ExecIDs` in inspect).
 fn exec_ids(d: &Daemon, container: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(&inspect(d, container, "{{json .ExecIDs}}")).unwrap();
+    let v: Value = serde_json::from_str(&d.inspect_fmt(container, "{{json .ExecIDs}}")).unwrap();
     v.as_array()
         .map(|a| {
             a.iter()
@@ -113,7 +92,7 @@ fn exec_output_environment_workdir_and_users() {
         ])
         .run();
     assert!(o.success(), "{o}");
-    let host = inspect(&d, "ex", "{{.Config.Hostname}}");
+    let host = d.inspect_fmt("ex", "{{.Config.Hostname}}");
     assert_eq!(o.stdout, format!("bar\n/bin:/custom\n/tmp\n{host}\n"));
     // The container's environment is the default one, the session's -e is added.
     let o = d.docker(["exec", "ex", "sh", "-c", "echo $FOO; pwd"]).run();
@@ -285,7 +264,7 @@ fn stdin_reaches_the_session_only_with_i() {
 #[test]
 fn detached_sessions_run_in_the_background() {
     let (d, _) = with_container("ex");
-    let pid: i32 = inspect(&d, "ex", "{{.State.Pid}}").parse().unwrap();
+    let pid: i32 = d.inspect_fmt("ex", "{{.State.Pid}}").parse().unwrap();
     let t = Instant::now();
     let o = d
         .docker([
@@ -335,7 +314,7 @@ fn link(p: String) -> String {
 #[test]
 fn sessions_join_the_containers_namespaces_and_cgroups() {
     let (d, id) = with_container("ex");
-    let init: i32 = inspect(&d, "ex", "{{.State.Pid}}").parse().unwrap();
+    let init: i32 = d.inspect_fmt("ex", "{{.State.Pid}}").parse().unwrap();
     let marker = format!("{}", 100_000 + random_u64() % 800_000);
     d.docker(["exec", "-d", "ex", "sleep", &marker]).ok();
     let mut pids = Vec::new();
@@ -529,7 +508,7 @@ fn no_descriptors_leak_into_sessions() {
         );
     }
     // A detached session's process, seen from the host.
-    let pid: i32 = inspect(&d, "ex", "{{.State.Pid}}").parse().unwrap();
+    let pid: i32 = d.inspect_fmt("ex", "{{.State.Pid}}").parse().unwrap();
     let marker = format!("{}", 100_000 + random_u64() % 800_000);
     d.docker(["exec", "-d", "ex", "sleep", &marker]).ok();
     let mut pids = Vec::new();
@@ -553,14 +532,14 @@ fn no_descriptors_leak_into_sessions() {
 
 #[test]
 fn exec_works_after_the_daemon_was_killed_and_restarted() {
-    let mut d = with_busybox();
+    let mut d = Daemon::with_busybox();
     let id = d
         .docker(["run", "-d", "--name", "ex", "busybox", "sleep", "1000"])
         .ok()
         .trim()
         .to_string();
     assert_eq!(d.docker(["exec", "ex", "echo", "before"]).ok(), "before\n");
-    let pid = inspect(&d, "ex", "{{.State.Pid}}");
+    let pid = d.inspect_fmt("ex", "{{.State.Pid}}");
     d.kill9();
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     d.spawn();
@@ -582,7 +561,7 @@ fn exec_works_after_the_daemon_was_killed_and_restarted() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(exec_finished(&d, &e)["ExitCode"], 4);
     assert_eq!(
-        inspect(&d, "ex", "{{.State.Pid}}"),
+        d.inspect_fmt("ex", "{{.State.Pid}}"),
         pid,
         "the same container"
     );

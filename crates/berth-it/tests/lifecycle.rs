@@ -6,35 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_it::{fixtures, unix_now, urlencode, Daemon, HttpResponse};
+use berth_it::{unix_now, urlencode, wait_for, Daemon, HttpResponse};
 use serde_json::Value;
-
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.load(&fixtures().busybox);
-    d
-}
-
-fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
-    d.docker(["inspect", "--format", fmt, name])
-        .ok()
-        .trim()
-        .to_string()
-}
-
-fn pid_of(d: &Daemon, name: &str) -> i32 {
-    let s = inspect(d, name, "{{.State.Pid}}");
-    s.parse()
-        .unwrap_or_else(|_| panic!("State.Pid of {name}: {s:?}"))
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn post(d: &Daemon, path: &str) -> HttpResponse {
     d.http("POST", path)
@@ -81,7 +54,7 @@ fn next_second() -> u64 {
 
 #[test]
 fn run_with_a_tty_prints_and_logs_terminal_output() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let o = d
         .docker([
             "run",
@@ -101,7 +74,7 @@ fn run_with_a_tty_prints_and_logs_terminal_output() {
     let logs = d.docker(["logs", "tt"]).run();
     assert_eq!(logs.stdout, "/dev/pts/0\r\nall-tty\r\nerr\r\n", "{logs}");
     assert_eq!(logs.stderr, "");
-    assert_eq!(inspect(&d, "tt", "{{.Config.Tty}}"), "true");
+    assert_eq!(d.inspect_fmt("tt", "{{.Config.Tty}}"), "true");
     // Without -t: no terminal.
     let o = d.docker(["run", "--rm", "busybox", "tty"]).run();
     assert_eq!(o.stdout, "not a tty\n", "{o}");
@@ -110,7 +83,7 @@ fn run_with_a_tty_prints_and_logs_terminal_output() {
 
 #[test]
 fn resize_changes_the_terminal_size_inside() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -149,7 +122,7 @@ fn resize_changes_the_terminal_size_inside() {
 
 #[test]
 fn rename_moves_the_name() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker(["run", "-d", "--name", "old", "busybox", "sleep", "1000"])
         .ok()
@@ -163,7 +136,7 @@ fn rename_moves_the_name() {
     let since = next_second();
     d.docker(["rename", "old", "new"]).ok();
     assert_eq!(
-        inspect(&d, "new", "{{.Id}} {{.Name}}"),
+        d.inspect_fmt("new", "{{.Id}} {{.Name}}"),
         format!("{id} /new")
     );
     assert_eq!(
@@ -222,12 +195,12 @@ fn rename_moves_the_name() {
     }
     let r = post(&d, "/containers/no-such-container/rename?name=zz");
     assert_eq!(r.status, 404);
-    assert_eq!(inspect(&d, &id, "{{.Name}}"), "/new", "nothing changed");
+    assert_eq!(d.inspect_fmt(&id, "{{.Name}}"), "/new", "nothing changed");
 }
 
 #[test]
 fn rename_errors_use_dockers_wording() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker(["run", "-d", "--name", "old", "busybox", "sleep", "1000"])
         .ok();
     let other = d
@@ -252,7 +225,7 @@ fn rename_errors_use_dockers_wording() {
 
 #[test]
 fn restart_runs_a_new_process_without_counting_a_restart() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -267,23 +240,22 @@ fn restart_runs_a_new_process_without_counting_a_restart() {
         .ok()
         .trim()
         .to_string();
-    let pid1 = pid_of(&d, "rs");
-    let started1 = inspect(&d, "rs", "{{.State.StartedAt}}");
+    let pid1 = d.pid_of("rs");
+    let started1 = d.inspect_fmt("rs", "{{.State.StartedAt}}");
     let since = next_second();
     d.docker(["restart", "-t", "1", "rs"]).ok();
-    let pid2 = pid_of(&d, "rs");
+    let pid2 = d.pid_of("rs");
     assert_ne!(pid1, pid2);
     assert!(!Path::new(&format!("/proc/{pid1}")).exists());
     assert!(Path::new(&format!("/proc/{pid2}")).exists());
     assert_eq!(
-        inspect(
-            &d,
+        d.inspect_fmt(
             "rs",
             "{{.State.Status}} {{.State.Running}} {{.RestartCount}} {{.State.ExitCode}}"
         ),
         "running true 0 0"
     );
-    assert_ne!(inspect(&d, "rs", "{{.State.StartedAt}}"), started1);
+    assert_ne!(d.inspect_fmt("rs", "{{.State.StartedAt}}"), started1);
     let ev = events(&d, since, &format!(r#"{{"container":["{id}"]}}"#));
     let actions: Vec<&str> = ev
         .iter()
@@ -300,14 +272,14 @@ fn restart_runs_a_new_process_without_counting_a_restart() {
     d.docker(["stop", "-t", "1", "rs"]).ok();
     d.docker(["restart", "-t", "1", "rs"]).ok();
     assert_eq!(
-        inspect(&d, "rs", "{{.State.Status}} {{.RestartCount}}"),
+        d.inspect_fmt("rs", "{{.State.Status}} {{.RestartCount}}"),
         "running 0"
     );
 }
 
 #[test]
 fn restart_emits_the_kill_event_first() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -336,7 +308,7 @@ fn restart_emits_the_kill_event_first() {
 
 #[test]
 fn container_prune_removes_only_stopped_containers() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let running = d
         .docker(["run", "-d", "--name", "keep", "busybox", "sleep", "1000"])
         .ok()
@@ -397,13 +369,13 @@ fn ns(pid: i32, kind: &str) -> String {
 
 #[test]
 fn namespaces_are_shared_with_a_running_container() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker(["run", "-d", "--name", "host1", "busybox", "sleep", "1000"])
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "host1");
+    let pid = d.pid_of("host1");
     let script = "for n in pid ipc net mnt uts; do echo $n $(readlink /proc/self/ns/$n); done";
     let joined = run_sh(
         &d,
@@ -484,7 +456,7 @@ fn namespaces_are_shared_with_a_running_container() {
 
 #[test]
 fn joining_a_missing_container_is_not_mistaken_for_a_missing_image() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     for flag in ["--pid", "--ipc"] {
         let o = d
             .docker(["run", "--rm", flag, "container:no-such", "busybox", "true"])
@@ -517,7 +489,7 @@ fn status_field(out: &str, key: &str) -> String {
 
 #[test]
 fn capabilities_sysctls_groups_and_oom_score() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let st = run_sh(
         &d,
         &[
@@ -609,7 +581,7 @@ fn capabilities_sysctls_groups_and_oom_score() {
 
 #[test]
 fn oom_score_adj_out_of_range_is_refused_at_create() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let o = d
         .docker(["run", "--rm", "--oom-score-adj", "1001", "busybox", "true"])
         .run();
@@ -639,7 +611,7 @@ fn oom_score_adj_out_of_range_is_refused_at_create() {
 
 #[test]
 fn log_driver_none_keeps_no_logs() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     // Attached output still reaches the client.
     let o = d
         .docker([
@@ -656,7 +628,7 @@ fn log_driver_none_keeps_no_logs() {
     assert!(o.success(), "{o}");
     assert_eq!(o.stdout, "hi\n");
     assert_eq!(
-        inspect(&d, "quiet", "{{.HostConfig.LogConfig.Type}}"),
+        d.inspect_fmt("quiet", "{{.HostConfig.LogConfig.Type}}"),
         "none"
     );
     let o = d.docker(["logs", "quiet"]).run();
@@ -668,7 +640,7 @@ fn log_driver_none_keeps_no_logs() {
         "{o}"
     );
     // Nothing was written anywhere.
-    let id = inspect(&d, "quiet", "{{.Id}}");
+    let id = d.inspect_fmt("quiet", "{{.Id}}");
     let log = d
         .data_root
         .join("containers")
@@ -691,7 +663,7 @@ fn log_driver_none_keeps_no_logs() {
 
 #[test]
 fn log_driver_none_has_no_log_path() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker([
         "run",
         "--name",
@@ -702,15 +674,15 @@ fn log_driver_none_has_no_log_path() {
         "true",
     ])
     .ok();
-    assert_eq!(inspect(&d, "quiet", "{{.LogPath}}"), "");
-    let id = inspect(&d, "quiet", "{{.Id}}");
+    assert_eq!(d.inspect_fmt("quiet", "{{.LogPath}}"), "");
+    let id = d.inspect_fmt("quiet", "{{.Id}}");
     let dir = d.data_root.join("containers").join(&id);
     assert!(!dir.join(format!("{id}-json.log")).exists());
 }
 
 #[test]
 fn devices_and_the_device_cgroup() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let out = run_sh(
         &d,
         &["--device", "/dev/null:/dev/mynull"],
@@ -791,7 +763,7 @@ fn devices_and_the_device_cgroup() {
 
 #[test]
 fn inspect_size_counts_the_containers_writes() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker([
         "run",
         "-d",
@@ -803,7 +775,7 @@ fn inspect_size_counts_the_containers_writes() {
         "head -c 1048576 /dev/zero > /big && touch /ready; sleep 1000",
     ])
     .ok();
-    let pid = pid_of(&d, "sz");
+    let pid = d.pid_of("sz");
     wait_for("the 1 MB file", || {
         Path::new(&format!("/proc/{pid}/root/ready")).exists()
     });
@@ -828,7 +800,7 @@ fn inspect_size_counts_the_containers_writes() {
 /// PID 1 at once instead of after the timeout.
 #[test]
 fn init_runs_as_pid_1_and_forwards_signals() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let out = run_sh(
         &d,
         &["--init"],
@@ -844,7 +816,7 @@ fn init_runs_as_pid_1_and_forwards_signals() {
         "run", "-d", "--name", "ini", "--init", "busybox", "sleep", "1000",
     ])
     .ok();
-    assert_eq!(inspect(&d, "ini", "{{.HostConfig.Init}}"), "true");
+    assert_eq!(d.inspect_fmt("ini", "{{.HostConfig.Init}}"), "true");
     let t = Instant::now();
     d.docker(["stop", "-t", "10", "ini"]).ok();
     assert!(
@@ -853,7 +825,7 @@ fn init_runs_as_pid_1_and_forwards_signals() {
         t.elapsed()
     );
     // tini exits with the signal's conventional code.
-    assert_eq!(inspect(&d, "ini", "{{.State.ExitCode}}"), "143");
+    assert_eq!(d.inspect_fmt("ini", "{{.State.ExitCode}}"), "143");
 }
 
 /// `--runtime runc`: the same container through an external OCI runtime, with limits,
@@ -864,7 +836,7 @@ fn external_runtime_runc() {
         eprintln!("runc is not installed; skipping");
         return;
     }
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let info = d.docker(["info", "--format", "{{json .Runtimes}}"]).ok();
     assert!(info.contains("\"runc\""), "{info}");
     let out = run_sh(
@@ -885,13 +857,13 @@ fn external_runtime_runc() {
         "1000",
     ])
     .ok();
-    assert_eq!(inspect(&d, "rc", "{{.HostConfig.Runtime}}"), "runc");
+    assert_eq!(d.inspect_fmt("rc", "{{.HostConfig.Runtime}}"), "runc");
     let o = d
         .docker(["exec", "rc", "sh", "-c", "echo in-runc; exit 3"])
         .run();
     assert_eq!(o.stdout, "in-runc\n", "{o}");
     assert_eq!(o.status.code(), Some(3), "{o}");
-    let id = inspect(&d, "rc", "{{.Id}}");
+    let id = d.inspect_fmt("rc", "{{.Id}}");
     d.docker(["rm", "-f", "rc"]).ok();
     let state = d.exec_root.join("runtimes/runc").join(&id);
     assert!(!state.exists(), "runc state left at {}", state.display());
@@ -914,7 +886,7 @@ fn external_runtime_runc() {
 /// `--rm` with a policy is refused.
 #[test]
 fn restart_policies_follow_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker([
         "run",
         "-d",
@@ -929,13 +901,11 @@ fn restart_policies_follow_docker() {
     ])
     .ok();
     wait_for("two restarts, then exited", || {
-        inspect(&d, "of", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+        d.inspect_fmt("of", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
     });
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
-        inspect(
-            &d,
-            "of",
+        d.inspect_fmt("of",
             "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
         ),
         "2 exited 3 on-failure:2"
@@ -955,10 +925,10 @@ fn restart_policies_follow_docker() {
     ])
     .ok();
     wait_for("the clean exit", || {
-        inspect(&d, "ok", "{{.State.Status}}") == "exited"
+        d.inspect_fmt("ok", "{{.State.Status}}") == "exited"
     });
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(inspect(&d, "ok", "{{.RestartCount}}"), "0");
+    assert_eq!(d.inspect_fmt("ok", "{{.RestartCount}}"), "0");
 
     d.docker([
         "run",
@@ -974,17 +944,17 @@ fn restart_policies_follow_docker() {
     ])
     .ok();
     wait_for("a restart", || {
-        inspect(&d, "al", "{{.RestartCount}}")
+        d.inspect_fmt("al", "{{.RestartCount}}")
             .parse::<u32>()
             .unwrap_or(0)
             >= 1
     });
     d.docker(["stop", "-t", "1", "al"]).ok();
-    let n = inspect(&d, "al", "{{.RestartCount}}");
+    let n = d.inspect_fmt("al", "{{.RestartCount}}");
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(inspect(&d, "al", "{{.State.Status}}"), "exited");
+    assert_eq!(d.inspect_fmt("al", "{{.State.Status}}"), "exited");
     assert_eq!(
-        inspect(&d, "al", "{{.RestartCount}}"),
+        d.inspect_fmt("al", "{{.RestartCount}}"),
         n,
         "restarted after stop"
     );
@@ -1014,7 +984,7 @@ fn restart_policies_follow_docker() {
 /// the next berthd.
 #[test]
 fn restart_policy_applies_to_exits_seen_after_a_daemon_restart() {
-    let mut d = with_busybox();
+    let mut d = Daemon::with_busybox();
     d.docker([
         "run",
         "-d",
@@ -1033,7 +1003,7 @@ fn restart_policy_applies_to_exits_seen_after_a_daemon_restart() {
     d.spawn();
     d.wait_ready();
     wait_for("the restart after the daemon came back", || {
-        inspect(&d, "rp", "{{.RestartCount}} {{.State.Status}}") == "1 running"
+        d.inspect_fmt("rp", "{{.RestartCount}} {{.State.Status}}") == "1 running"
     });
 }
 
@@ -1041,7 +1011,7 @@ fn restart_policy_applies_to_exits_seen_after_a_daemon_restart() {
 /// `health_status` events, the last results in inspect, and the ps status and filter.
 #[test]
 fn healthchecks_report_docker_states() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let since = unix_now();
     d.docker([
         "run",
@@ -1062,27 +1032,28 @@ fn healthchecks_report_docker_states() {
         "sleep 1; touch /tmp/ok; sleep 2; rm /tmp/ok; sleep 300",
     ])
     .ok();
-    assert_eq!(inspect(&d, "hc", "{{.State.Health.Status}}"), "starting");
+    assert_eq!(d.inspect_fmt("hc", "{{.State.Health.Status}}"), "starting");
     let ps = d
         .docker(["ps", "--format", "{{.Status}}", "--filter", "name=hc"])
         .ok();
     assert!(ps.contains("(health: starting)"), "{ps}");
     wait_for("healthy", || {
-        inspect(&d, "hc", "{{.State.Health.Status}}") == "healthy"
+        d.inspect_fmt("hc", "{{.State.Health.Status}}") == "healthy"
     });
     let ps = d.docker(["ps", "-q", "--filter", "health=healthy"]).ok();
     assert_eq!(ps.lines().count(), 1, "{ps}");
     wait_for("unhealthy", || {
-        inspect(&d, "hc", "{{.State.Health.Status}}") == "unhealthy"
+        d.inspect_fmt("hc", "{{.State.Health.Status}}") == "unhealthy"
     });
-    let streak: u32 = inspect(&d, "hc", "{{.State.Health.FailingStreak}}")
+    let streak: u32 = d
+        .inspect_fmt("hc", "{{.State.Health.FailingStreak}}")
         .parse()
         .unwrap();
     assert!(streak >= 2, "{streak}");
-    let log = inspect(&d, "hc", "{{len .State.Health.Log}}");
+    let log = d.inspect_fmt("hc", "{{len .State.Health.Log}}");
     assert_eq!(log, "5", "Docker keeps the last five results");
     assert_eq!(
-        inspect(&d, "hc", "{{(index .State.Health.Log 4).ExitCode}}"),
+        d.inspect_fmt("hc", "{{(index .State.Health.Log 4).ExitCode}}"),
         "1"
     );
     let ev = events(&d, since, r#"{"type":["container"]}"#);
@@ -1110,7 +1081,7 @@ fn healthchecks_report_docker_states() {
     ])
     .ok();
     assert_eq!(
-        inspect(&d, "nh", "{{if .State.Health}}has{{else}}none{{end}}"),
+        d.inspect_fmt("nh", "{{if .State.Health}}has{{else}}none{{end}}"),
         "none"
     );
 }

@@ -8,37 +8,10 @@
 //! `/sys/fs/cgroup/cgroup.controllers` exists (a cgroup v2 host).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_it::{fixtures, random_u64, unix_now, urlencode, Daemon};
+use berth_it::{random_u64, unix_now, urlencode, wait_for_within, Daemon};
 use serde_json::Value;
-
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.load(&fixtures().busybox);
-    d
-}
-
-fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
-    d.docker(["inspect", "--format", fmt, name])
-        .ok()
-        .trim()
-        .to_string()
-}
-
-fn pid_of(d: &Daemon, name: &str) -> i32 {
-    let s = inspect(d, name, "{{.State.Pid}}");
-    s.parse()
-        .unwrap_or_else(|_| panic!("State.Pid of {name}: {s:?}"))
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn online_cpus() -> usize {
     std::thread::available_parallelism()
@@ -208,7 +181,7 @@ const LIMIT_FLAGS: &[&str] = &[
 
 #[test]
 fn limits_are_visible_inside_on_the_host_and_in_inspect() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker(["run", "-d", "--name", "lim"])
         .args(LIMIT_FLAGS)
@@ -216,7 +189,7 @@ fn limits_are_visible_inside_on_the_host_and_in_inspect() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "lim");
+    let pid = d.pid_of("lim");
     // The groups: <default parent>/<id> in every hierarchy berth uses.
     let groups = process_groups(pid);
     let mine: Vec<_> = groups.iter().filter(|(_, p, _)| p.contains(&id)).collect();
@@ -285,8 +258,7 @@ fn limits_are_visible_inside_on_the_host_and_in_inspect() {
         .collect();
     assert_eq!(inside, expected, "the container's own /sys/fs/cgroup");
     assert_eq!(
-        inspect(
-            &d,
+        d.inspect_fmt(
             "lim",
             "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} \
              {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} \
@@ -298,7 +270,7 @@ fn limits_are_visible_inside_on_the_host_and_in_inspect() {
 
 #[test]
 fn memory_swap_defaults_to_twice_memory_and_can_be_unlimited() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     for (name, opts, swap) in [
         ("dflt", vec!["--memory", "64m"], "134217728"),
         (
@@ -318,11 +290,7 @@ fn memory_swap_defaults_to_twice_memory_and_can_be_unlimited() {
             .args(["busybox", "true"])
             .ok();
         assert_eq!(
-            inspect(
-                &d,
-                name,
-                "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"
-            ),
+            d.inspect_fmt(name, "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"),
             format!("{} {swap}", if opts.is_empty() { "0" } else { "67108864" }),
             "{opts:?}"
         );
@@ -333,7 +301,7 @@ fn memory_swap_defaults_to_twice_memory_and_can_be_unlimited() {
             "run", "-d", "--name", "k", "--memory", "64m", "busybox", "sleep", "1000",
         ])
         .ok();
-        let swap = host_dir(pid_of(&d, "k"), "memory").join("memory.swap.max");
+        let swap = host_dir(d.pid_of("k"), "memory").join("memory.swap.max");
         if swap.exists() {
             assert_eq!(read_trim(&swap), "67108864");
         }
@@ -357,7 +325,7 @@ fn memory_swap_defaults_to_twice_memory_and_can_be_unlimited() {
 
 #[test]
 fn oom_kill_exits_137_sets_oomkilled_and_emits_an_oom_event() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let since = unix_now();
     // A 200 MB buffer under a 64 MB limit without swap.
     let o = d
@@ -379,8 +347,7 @@ fn oom_kill_exits_137_sets_oomkilled_and_emits_an_oom_event() {
         .run();
     assert_eq!(o.status.code(), Some(137), "{o}");
     assert_eq!(
-        inspect(
-            &d,
+        d.inspect_fmt(
             "hog",
             "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}"
         ),
@@ -406,8 +373,7 @@ fn oom_kill_exits_137_sets_oomkilled_and_emits_an_oom_event() {
         .run();
     assert!(o.success(), "{o}");
     assert_eq!(
-        inspect(
-            &d,
+        d.inspect_fmt(
             "fits",
             "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}"
         ),
@@ -421,7 +387,7 @@ fn oom_kill_exits_137_sets_oomkilled_and_emits_an_oom_event() {
     assert_eq!(ev[0]["Actor"]["Attributes"]["name"], "hog");
     assert_eq!(
         ev[0]["Actor"]["ID"].as_str(),
-        Some(inspect(&d, "hog", "{{.Id}}").as_str())
+        Some(d.inspect_fmt("hog", "{{.Id}}").as_str())
     );
     // The CLI sees it too, in order with the die event.
     let o = d
@@ -443,7 +409,7 @@ fn oom_kill_exits_137_sets_oomkilled_and_emits_an_oom_event() {
 
 #[test]
 fn pids_limit_stops_forks() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let script = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done; wait; echo all started";
     let o = d
         .docker([
@@ -493,8 +459,8 @@ fn pids_limit_stops_forks() {
         "sleep 1000 & sleep 1001 & wait",
     ])
     .ok();
-    let pid = pid_of(&d, "pl");
-    wait_for("three processes", Duration::from_secs(10), || {
+    let pid = d.pid_of("pl");
+    wait_for_within("three processes", Duration::from_secs(10), || {
         host_file(pid, "pids", "pids.current") == "3"
     });
     assert_eq!(host_file(pid, "pids", "pids.max"), "5");
@@ -502,7 +468,7 @@ fn pids_limit_stops_forks() {
 
 #[test]
 fn update_changes_the_live_cgroup_and_inspect() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run", "-d", "--name", "upd", "--memory", "64m", "busybox", "sleep", "1000",
@@ -510,7 +476,7 @@ fn update_changes_the_live_cgroup_and_inspect() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "upd");
+    let pid = d.pid_of("upd");
     let o = d
         .docker([
             "update",
@@ -548,15 +514,13 @@ fn update_changes_the_live_cgroup_and_inspect() {
     }
     assert_eq!(host_file(pid, "pids", "pids.max"), "50");
     assert_eq!(
-        inspect(
-            &d,
-            &id,
+        d.inspect_fmt(&id,
             "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}"
         ),
         "100663296 201326592 500000000 50"
     );
     // Unchanged fields stay; the process was not restarted.
-    assert_eq!(pid_of(&d, "upd"), pid);
+    assert_eq!(d.pid_of("upd"), pid);
     // Docker's validation applies to updates too, and nothing changes.
     let o = d.docker(["update", "--memory", "1m", "upd"]).run();
     assert!(!o.success(), "{o}");
@@ -574,21 +538,21 @@ fn update_changes_the_live_cgroup_and_inspect() {
     );
     assert_eq!(host_file(pid, "pids", "pids.max"), "50");
     assert_eq!(
-        inspect(&d, &id, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}"),
+        d.inspect_fmt(&id, "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}"),
         "100663296 500000000"
     );
     // A stopped container is updated in its record and starts with the new limit.
     d.docker(["stop", "-t", "0", "upd"]).ok();
     d.docker(["update", "--pids-limit", "30", "upd"]).ok();
-    assert_eq!(inspect(&d, "upd", "{{.HostConfig.PidsLimit}}"), "30");
+    assert_eq!(d.inspect_fmt("upd", "{{.HostConfig.PidsLimit}}"), "30");
     d.docker(["start", "upd"]).ok();
-    let pid = pid_of(&d, "upd");
+    let pid = d.pid_of("upd");
     assert_eq!(host_file(pid, "pids", "pids.max"), "30");
 }
 
 #[test]
 fn update_memory_above_the_existing_swap_limit_is_refused() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run", "-d", "--name", "upd", "--memory", "64m", "busybox", "sleep", "1000",
@@ -596,7 +560,7 @@ fn update_memory_above_the_existing_swap_limit_is_refused() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "upd");
+    let pid = d.pid_of("upd");
     // MemorySwap is 128m (2 x 64m): a 300m memory limit needs a new swap limit.
     let o = d.docker(["update", "--memory", "300m", "upd"]).run();
     assert!(!o.success(), "{o}");
@@ -607,11 +571,7 @@ fn update_memory_above_the_existing_swap_limit_is_refused() {
         "{o}"
     );
     assert_eq!(
-        inspect(
-            &d,
-            "upd",
-            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"
-        ),
+        d.inspect_fmt("upd", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"),
         "67108864 134217728"
     );
     if !unified() {
@@ -645,7 +605,7 @@ fn http_json(d: &Daemon, method: &str, path: &str, body: &str) -> berth_it::Http
 
 #[test]
 fn validation_errors_match_docker() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let n = online_cpus();
     let cases: Vec<(Vec<String>, String, String)> = vec![
         (
@@ -723,13 +683,13 @@ fn validation_errors_match_docker() {
 
 #[test]
 fn cgroups_are_removed_on_exit_and_on_rm() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker(["run", "-d", "--memory", "64m", "busybox", "sleep", "1000"])
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, &id);
+    let pid = d.pid_of(&id);
     let dirs: Vec<PathBuf> = process_groups(pid)
         .into_iter()
         .filter(|(_, p, _)| p.contains(&id))
@@ -766,7 +726,7 @@ fn cgroups_are_removed_on_exit_and_on_rm() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, &id);
+    let pid = d.pid_of(&id);
     let dirs: Vec<PathBuf> = process_groups(pid)
         .into_iter()
         .filter(|(_, p, _)| p.contains(&id))
@@ -775,7 +735,7 @@ fn cgroups_are_removed_on_exit_and_on_rm() {
     assert!(dirs.iter().all(|p| p.is_dir()) && !dirs.is_empty());
     std::fs::write(format!("/proc/{pid}/root/tmp/go"), "").unwrap();
     assert_eq!(d.docker(["wait", &id]).ok().trim(), "0");
-    wait_for(
+    wait_for_within(
         "the groups of the exited container to go",
         Duration::from_secs(10),
         || gone(&id, &dirs).is_empty(),
@@ -805,7 +765,7 @@ impl Drop for ParentGuard {
 
 #[test]
 fn cgroup_parent_places_the_group_and_refuses_dot_dot() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let parent = format!("berth-it-parent-{:x}", random_u64());
     let _guard = ParentGuard(parent.clone());
     let evil = format!("berth-it-evil-{:x}", random_u64());
@@ -852,10 +812,10 @@ fn cgroup_parent_places_the_group_and_refuses_dot_dot() {
         .trim()
         .to_string();
     assert_eq!(
-        inspect(&d, &id, "{{.HostConfig.CgroupParent}}"),
+        d.inspect_fmt(&id, "{{.HostConfig.CgroupParent}}"),
         format!("/{parent}")
     );
-    let pid = pid_of(&d, &id);
+    let pid = d.pid_of(&id);
     let groups = process_groups(pid);
     let mine: Vec<_> = groups.iter().filter(|(_, p, _)| p.contains(&id)).collect();
     assert!(!mine.is_empty(), "{groups:?}");
@@ -900,7 +860,7 @@ fn freezer_state(pid: i32) -> String {
 
 #[test]
 fn pause_freezes_the_container_and_unpause_resumes_it() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -915,14 +875,13 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "pz");
-    wait_for("the counter to run", Duration::from_secs(10), || {
+    let pid = d.pid_of("pz");
+    wait_for_within("the counter to run", Duration::from_secs(10), || {
         counter(pid) > 3
     });
     d.docker(["pause", "pz"]).ok();
     assert_eq!(
-        inspect(
-            &d,
+        d.inspect_fmt(
             "pz",
             "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"
         ),
@@ -973,11 +932,11 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
 
     d.docker(["unpause", "pz"]).ok();
     assert_eq!(
-        inspect(&d, "pz", "{{.State.Status}} {{.State.Paused}}"),
+        d.inspect_fmt("pz", "{{.State.Status}} {{.State.Paused}}"),
         "running false"
     );
     assert_eq!(freezer_state(pid), "THAWED");
-    wait_for(
+    wait_for_within(
         "the counter to advance again",
         Duration::from_secs(10),
         || counter(pid) > c1,
@@ -992,8 +951,7 @@ fn pause_freezes_the_container_and_unpause_resumes_it() {
     d.docker(["pause", "pz"]).ok();
     d.docker(["stop", "-t", "1", "pz"]).ok();
     assert_eq!(
-        inspect(
-            &d,
+        d.inspect_fmt(
             "pz",
             "{{.State.Status}} {{.State.Paused}} {{.State.Running}} {{.State.ExitCode}}"
         ),
@@ -1015,7 +973,7 @@ fn rfc3339_seconds(t: &str) -> f64 {
 
 #[test]
 fn exec_into_a_paused_container_names_it_as_given() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     d.docker(["run", "-d", "--name", "pz", "busybox", "sleep", "1000"])
         .ok();
     d.docker(["pause", "pz"]).ok();
@@ -1030,7 +988,7 @@ fn exec_into_a_paused_container_names_it_as_given() {
 
 #[test]
 fn stats_report_usage_and_the_limits() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -1049,8 +1007,8 @@ fn stats_report_usage_and_the_limits() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "st");
-    wait_for("three processes", Duration::from_secs(10), || {
+    let pid = d.pid_of("st");
+    wait_for_within("three processes", Duration::from_secs(10), || {
         host_file(pid, "pids", "pids.current") == "3"
     });
     let r = d.http("GET", "/containers/st/stats?stream=false");
@@ -1091,7 +1049,7 @@ fn stats_report_usage_and_the_limits() {
 
 #[test]
 fn top_lists_the_processes_with_host_pids() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let id = d
         .docker([
             "run",
@@ -1106,9 +1064,9 @@ fn top_lists_the_processes_with_host_pids() {
         .ok()
         .trim()
         .to_string();
-    let pid = pid_of(&d, "tp");
+    let pid = d.pid_of("tp");
     let mut rows: Vec<Vec<String>> = Vec::new();
-    wait_for("two processes in top", Duration::from_secs(10), || {
+    wait_for_within("two processes in top", Duration::from_secs(10), || {
         let out = d.docker(["top", "tp"]).ok();
         let lines: Vec<&str> = out.lines().collect();
         assert!(

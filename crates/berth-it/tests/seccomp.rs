@@ -7,14 +7,8 @@
 
 use std::path::PathBuf;
 
-use berth_it::{fixtures, Daemon};
+use berth_it::Daemon;
 use serde_json::json;
-
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.load(&fixtures().busybox);
-    d
-}
 
 /// `docker run --rm <opts> busybox sh -c <script>`.
 fn run(d: &Daemon, opts: &[&str], script: &str) -> berth_it::Out {
@@ -44,7 +38,7 @@ fn profile(d: &Daemon, name: &str, content: &str) -> PathBuf {
 
 #[test]
 fn default_profile_applies_unless_unconfined_or_privileged() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     assert_eq!(
         status(&d, &[]),
         "NoNewPrivs: 0\nSeccomp: 2\nSeccomp_filters: 1\n"
@@ -69,7 +63,7 @@ fn default_profile_applies_unless_unconfined_or_privileged() {
 
 #[test]
 fn default_profile_denies_namespaces_and_mounts_without_cap_sys_admin() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     // A user namespace needs no capability, so only the filter stops it.
     let o = run(&d, &[], "unshare -U true");
     assert!(!o.success(), "{o}");
@@ -98,7 +92,7 @@ fn default_profile_denies_namespaces_and_mounts_without_cap_sys_admin() {
 
 #[test]
 fn custom_profiles_deny_with_errno_and_argument_conditions() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let deny_mkdir = profile(
         &d,
         "deny-mkdir.json",
@@ -175,7 +169,7 @@ fn custom_profiles_deny_with_errno_and_argument_conditions() {
 
 #[test]
 fn filter_installs_before_and_after_the_privilege_drop() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     // Without no-new-privileges the filter goes in while init still has CAP_SYS_ADMIN,
     // then the user changes; with it, just before exec.
     for (opts, nnp) in [
@@ -278,7 +272,7 @@ fn filter_installs_before_and_after_the_privilege_drop() {
 
 #[test]
 fn bad_profiles_fail_the_create_and_leave_nothing() {
-    let d = with_busybox();
+    let d = Daemon::with_busybox();
     let wrong_type = profile(&d, "wrong-type.json", r#"{"defaultAction": 5}"#);
     let o = d
         .docker([
