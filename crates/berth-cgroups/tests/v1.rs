@@ -298,3 +298,21 @@ fn v1_group_lifecycle_on_the_host_hierarchies() {
         std::fs::remove_dir(m.mount_point.join(&parent)).unwrap();
     }
 }
+
+/// The primer writes to the caller's own group: after it, the process is where it was,
+/// and a second primer call while none is in flight also returns.
+#[test]
+fn migration_primer_leaves_the_caller_in_its_group() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: writing cgroup.procs needs root");
+        return;
+    }
+    let h = Hierarchy::detect().expect("detect the host's cgroups");
+    let before = read(Path::new("/proc/self/cgroup"));
+    let primer = h
+        .migration_primer()
+        .unwrap_or_else(|| panic!("no own group found in {before}"));
+    primer.prime();
+    primer.prime();
+    assert_eq!(read(Path::new("/proc/self/cgroup")), before);
+}

@@ -125,6 +125,12 @@ fn unified_group_lifecycle_on_a_fresh_cgroup2_mount() {
     let h = Hierarchy::v2(root.clone());
     assert!(h.is_v2());
     assert!(h.v1_mounts().is_empty());
+    // The caller's own v2 group is found through `0::<path>` and priming keeps it there.
+    let own = read(Path::new("/proc/self/cgroup"));
+    h.migration_primer()
+        .unwrap_or_else(|| panic!("no v2 entry in {own}"))
+        .prime();
+    assert_eq!(read(Path::new("/proc/self/cgroup")), own);
     let cg = h.cgroup(&format!("/{parent_name}/ctr")).unwrap();
     assert!(cg.is_v2());
     assert_eq!(

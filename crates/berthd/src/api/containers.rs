@@ -42,6 +42,8 @@ pub async fn create(
     }
     let img = d.images.lookup(image)?;
     let rec = d.containers.create(&body, q.get("name"), &img)?;
+    // A start usually follows within milliseconds (`docker run`).
+    d.containers.prime_cgroup_join();
     d.container_event(&rec, "create", &[]);
     Ok(json_response(
         StatusCode::CREATED,

@@ -34,6 +34,7 @@ pub async fn create(
     let c = d.containers.get(&id)?;
     let rec = c.record();
     let exec = d.execs.create(&rec, &id, &body)?;
+    d.containers.prime_cgroup_join();
     d.container_event(
         &rec,
         &format!("exec_create: {}", exec.config.cmd.join(" ")),

@@ -164,6 +164,8 @@ pub struct Containers {
     pids: crate::pidwatch::PidWatcher,
     /// `None` when the host has no usable cgroup hierarchy: containers run unlimited.
     cgroups: Option<berth_cgroups::Hierarchy>,
+    /// Warms the kernel lock every runtime's cgroup join takes (see its docs).
+    migration_primer: Option<Arc<berth_cgroups::MigrationPrimer>>,
     /// Where containers' groups go unless their `CgroupParent` says otherwise.
     cgroup_parent: String,
     init: Init,
@@ -249,7 +251,18 @@ impl Containers {
         };
         let shim = beside("berth-shim");
         let runtime_cli = beside("berth-runc");
+        let cgroups = match berth_cgroups::Hierarchy::detect() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "no cgroups: resource limits are unavailable");
+                None
+            }
+        };
         let c = Containers {
+            migration_primer: cgroups
+                .as_ref()
+                .and_then(|h| h.migration_primer())
+                .map(Arc::new),
             root,
             exec_root,
             shim,
@@ -257,13 +270,7 @@ impl Containers {
             seccomp_cache,
             index: Mutex::new(HashMap::new()),
             pids: crate::pidwatch::PidWatcher::start()?,
-            cgroups: match berth_cgroups::Hierarchy::detect() {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no cgroups: resource limits are unavailable");
-                    None
-                }
-            },
+            cgroups,
             cgroup_parent: cgroup_parent
                 .filter(|p| !p.is_empty())
                 .unwrap_or("/berth")
@@ -337,6 +344,7 @@ impl Containers {
         tag: &str,
         tty: bool,
     ) -> Result<(PathBuf, tokio::process::Command)> {
+        self.prime_cgroup_join();
         let bundle = self.bundle(&rec.id);
         let spec: Value = berth_store::read_json(&bundle.join("config.json"))
             .map_err(|e| internal(format!("reading the container's spec: {e}")))?;
@@ -387,6 +395,19 @@ impl Containers {
                 Ok(cmd)
             }
         }
+    }
+
+    /// Called when a container start or an exec is about to come: the runtime will move a
+    /// process into a group, and the first such move after a quiet spell waits for a
+    /// kernel grace period. Paying it now, on a blocking thread, takes it off the path.
+    pub fn prime_cgroup_join(&self) {
+        let (Some(primer), Ok(rt)) = (
+            self.migration_primer.clone(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        rt.spawn_blocking(move || primer.prime());
     }
 
     pub fn cgroup_v2(&self) -> bool {
@@ -737,6 +758,7 @@ impl Containers {
                 rec.id
             )));
         }
+        self.prime_cgroup_join();
         let rootfs = self.mount_rootfs(&rec, &lower)?;
         let result = self.start_shim(c, &rec, &rootfs, on_exit).await;
         if result.is_err() {
