@@ -202,3 +202,72 @@ fn rlimits_beyond_the_host_are_clamped_not_fatal() {
     let n: u64 = o.stdout.trim().parse().unwrap();
     assert!(n > 0 && n < 1 << 40, "{o}");
 }
+
+/// `lchown -R` without following symlinks.
+fn chown_tree(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+    let m = std::fs::symlink_metadata(p).unwrap();
+    if m.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
+    }
+}
+
+#[test]
+fn user_namespace_maps_root_to_the_spec_range() {
+    use std::os::unix::fs::MetadataExt;
+    const HOST: u32 = 231_072;
+    let script = "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map; hostname; \
+                  ls /proc | grep -cE '^[0-9]+$'; ls /sys/kernel >/dev/null && echo sysfs; \
+                  touch /made && echo made; ls -ln /dev/null";
+    let (_d, b) = bundle(&["sh", "-c", script], |s| {
+        s["hostname"] = json!("in-userns");
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": HOST, "size": 65536}]);
+        s["linux"]["uidMappings"] = map.clone();
+        s["linux"]["gidMappings"] = map;
+    });
+    // The image as a remapped container's root sees it: owned by the range.
+    chown_tree(&b.join("rootfs"), HOST, HOST);
+    let o = run(&b);
+    assert!(o.success(), "{o}");
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "0", "root inside: {o}");
+    for map in &lines[1..3] {
+        assert_eq!(
+            map.split_whitespace().collect::<Vec<_>>(),
+            ["0", &HOST.to_string(), "65536"],
+            "{o}"
+        );
+    }
+    assert_eq!(lines[3], "in-userns");
+    assert_eq!(
+        lines[4], "3",
+        "own PID namespace, /proc mounted for it: {o}"
+    );
+    assert_eq!(&lines[5..7], ["sysfs", "made"], "{o}");
+    // Devices are the host's nodes bound in (mknod is refused in a user namespace).
+    assert!(lines[7].contains("1,   3"), "{o}");
+    let m = std::fs::metadata(b.join("rootfs/made")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (HOST, HOST),
+        "created as the mapped root"
+    );
+    assert_eq!(host_mounts_under(&b), 0);
+
+    // Without maps a new user namespace is refused with a clear error.
+    let (_d2, b2) = bundle(&["true"], |s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+    });
+    let o = run(&b2);
+    assert!(!o.success());
+    assert!(o.stderr.contains("no uid or gid mappings"), "{o}");
+}

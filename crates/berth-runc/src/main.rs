@@ -6,6 +6,9 @@
 //!   berth-runc exec --bundle DIR --pid PID --process FILE
 //!                                       run FILE's process in the running container whose
 //!                                       init is PID; exits with its status (126: not started)
+//!   berth-runc userns-hold              enter a new, still unmapped user namespace, print
+//!                                       "ready", and exit at end of stdin (the daemon maps
+//!                                       it and keeps a descriptor of it meanwhile)
 
 use std::path::PathBuf;
 use std::process::exit;
@@ -50,6 +53,9 @@ enum Cmd {
         #[arg(long)]
         console_on_stdin: bool,
     },
+    /// Hold a new user namespace open until stdin closes
+    #[command(hide = true)]
+    UsernsHold,
 }
 
 fn main() {
@@ -61,6 +67,15 @@ fn main() {
             );
         }
         Cmd::Run { bundle, id } => exit(run(&bundle, &id)),
+        Cmd::UsernsHold => {
+            if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
+                eprintln!("unshare user namespace: {e}");
+                exit(1);
+            }
+            println!("ready");
+            // End of file or an error: either way the daemon is done with us.
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        }
         Cmd::Exec {
             bundle,
             pid,

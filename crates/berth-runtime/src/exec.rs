@@ -13,9 +13,12 @@ use oci_spec::runtime::{Process, Spec};
 use crate::init::{self, Plan};
 use crate::{sys, RuntimeError, Stdio};
 
-/// Namespaces in the order they are joined: the mount namespace last, because joining
-/// it changes the root and `/proc/<pid>/ns` of the others is opened before.
+/// Namespaces in the order they are joined: the user namespace first, because the others
+/// belong to it and joining them needs its capabilities; the mount namespace last,
+/// because joining it changes the root and `/proc/<pid>/ns` of the others is opened
+/// before.
 const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),

@@ -46,6 +46,9 @@ pub(crate) struct Plan {
     /// stdin is a terminal that becomes the process's controlling terminal.
     pub terminal: bool,
     pub seccomp: Option<seccomp::Filter>,
+    /// `/proc/<pid>/uid_map` and `gid_map` contents for a new user namespace.
+    pub uid_map: String,
+    pub gid_map: String,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -169,11 +172,6 @@ impl Plan {
             .flatten()
         {
             let flag = ns_flag(ns.typ());
-            if flag == CloneFlags::CLONE_NEWUSER {
-                return Err(RuntimeError::InvalidSpec(
-                    "user namespaces are not supported yet".into(),
-                ));
-            }
             if !flag.is_empty() {
                 namespaces.push((flag, ns.path().clone()));
             }
@@ -214,7 +212,25 @@ impl Plan {
         for (k, _) in &sysctl {
             check_sysctl(k, &namespaces)?;
         }
+        let id_map = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+            m.into_iter()
+                .flatten()
+                .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+                .collect()
+        };
+        let uid_map = id_map(linux.and_then(|l| l.uid_mappings().as_ref()));
+        let gid_map = id_map(linux.and_then(|l| l.gid_mappings().as_ref()));
+        let new_userns = namespaces
+            .iter()
+            .any(|(f, p)| *f == CloneFlags::CLONE_NEWUSER && p.is_none());
+        if new_userns && (uid_map.is_empty() || gid_map.is_empty()) {
+            return Err(RuntimeError::InvalidSpec(
+                "user namespaces enabled, but no uid or gid mappings found".into(),
+            ));
+        }
         Ok(Plan {
+            uid_map,
+            gid_map,
             namespaces,
             readonly_root: spec
                 .root()
@@ -367,11 +383,58 @@ pub(crate) fn open_console(plan: &Plan, stdio: &mut Stdio) -> Result<(), Runtime
     Ok(())
 }
 
-fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
+/// Lowering the score needs CAP_SYS_RESOURCE in the host's user namespace, so this is
+/// the first step of the first process the creator forks, before any user namespace.
+pub(crate) fn set_oom_score_adj(plan: &Plan) -> Result<(), RuntimeError> {
     if let Some(adj) = plan.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| RuntimeError::Init(format!("setting oom_score_adj: {e}")))?;
     }
+    Ok(())
+}
+
+/// Stage one of a container with a user namespace, in the creator's child: enter or
+/// make the user namespace (the creator writes the ID maps meanwhile, from outside),
+/// become its root, then enter the PID namespace, which a new one is then owned by the
+/// user namespace (so init may mount /proc). The caller forks init next.
+pub(crate) fn enter_user_namespace(
+    plan: &Plan,
+    userns: Option<&PathBuf>,
+    to_creator: &OwnedFd,
+    from_creator: &OwnedFd,
+) -> Result<(), RuntimeError> {
+    match userns {
+        Some(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| RuntimeError::InvalidSpec(format!("{}: {e}", path.display())))?;
+            nix::sched::setns(f, CloneFlags::CLONE_NEWUSER).map_err(sys("setns user"))?;
+        }
+        None => {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(sys("unshare user"))?;
+            report(to_creator, "map");
+            let mut b = [0u8; 1];
+            if nix::unistd::read(from_creator, &mut b) != Ok(1) {
+                return Err(RuntimeError::Init("the ID maps were not written".into()));
+            }
+        }
+    }
+    // Files init creates (mount points in the upper layer) belong to the container's root.
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(sys("setgid 0 in the user namespace"))?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(sys("setuid 0 in the user namespace"))?;
+    match plan.namespace(CloneFlags::CLONE_NEWPID) {
+        Some(Some(path)) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| RuntimeError::InvalidSpec(format!("{}: {e}", path.display())))?;
+            nix::sched::setns(f, CloneFlags::CLONE_NEWPID).map_err(sys("setns pid"))
+        }
+        Some(None) => nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(sys("unshare pid")),
+        None => Ok(()),
+    }
+}
+
+fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     attach_stdio(plan, &mut stdio)?;
 
     // Namespaces to join are entered before new ones are made, the mount namespace last
@@ -379,8 +442,8 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     let mut new_flags = CloneFlags::empty();
     let mut joins: Vec<(CloneFlags, &PathBuf)> = Vec::new();
     for (flag, path) in &plan.namespaces {
-        if *flag == CloneFlags::CLONE_NEWPID {
-            continue; // handled by the creator before fork
+        if *flag == CloneFlags::CLONE_NEWPID || *flag == CloneFlags::CLONE_NEWUSER {
+            continue; // entered before init was forked
         }
         match path {
             Some(p) => joins.push((*flag, p)),

@@ -4,6 +4,9 @@
 //!
 //! The process tree follows runc's create/start split:
 //! 1. the caller (single-threaded) unshares the PID namespace and forks the container init;
+//!    with a user namespace, a first child makes it instead (the caller writes its ID
+//!    maps from outside), then the PID namespace, so both belong to the container, and
+//!    forks init, which the caller inherits as the child's subreaper;
 //! 2. init builds its namespaces, root filesystem and credentials, reports "ready" on a
 //!    pipe and blocks until [`Created::start`] writes to another;
 //! 3. init then `execve`s the user's program. The report pipe is close-on-exec, so the
@@ -18,7 +21,6 @@ mod mounts;
 mod seccomp;
 mod securejoin;
 
-use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -129,9 +131,30 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
     let (start_r, start_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
 
+    // With a user namespace, a first child enters it (and then the PID namespace) and
+    // forks init; init is handed to us when that child exits, as we are its subreaper.
+    let userns: Option<Option<PathBuf>> = plan
+        .namespace(CloneFlags::CLONE_NEWUSER)
+        .map(|p| p.cloned());
+    let stage_pipes = match userns {
+        Some(_) => {
+            nix::sys::prctl::set_child_subreaper(true)
+                .map_err(sys("becoming a subreaper"))
+                .map_err(fail)?;
+            let up = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+            let down = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+            Some((up, down))
+        }
+        None => None,
+    };
     // A new PID namespace applies to children only, so it is entered here, before fork;
     // joining an existing one (`--pid container:`) works the same way through setns.
-    if let Some(ns) = plan.namespace(CloneFlags::CLONE_NEWPID) {
+    let pid_ns = if userns.is_some() {
+        None // entered by stage one, inside the user namespace
+    } else {
+        plan.namespace(CloneFlags::CLONE_NEWPID)
+    };
+    if let Some(ns) = pid_ns {
         match ns {
             Some(path) => {
                 let f = std::fs::File::open(path)
@@ -152,13 +175,46 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
         berth_sys::Forked::Child => {
             drop(start_w);
             drop(report_r);
-            // Never returns: execs the program or reports why not and exits.
-            init::run(plan, stdio, start_r, report_w)
+            if let Err(e) = init::set_oom_score_adj(&plan) {
+                init::report(&report_w, &e.to_string());
+                std::process::exit(1);
+            }
+            let Some(((up_r, up_w), (down_r, down_w))) = stage_pipes else {
+                // Never returns: execs the program or reports why not and exits.
+                init::run(plan, stdio, start_r, report_w)
+            };
+            drop((up_r, down_w));
+            stage_one(
+                plan,
+                userns.flatten(),
+                stdio,
+                start_r,
+                report_w,
+                up_w,
+                down_r,
+            )
         }
         berth_sys::Forked::Parent { child } => {
             drop(start_r);
             drop(report_w);
             drop(stdio);
+            let child = match stage_pipes {
+                None => child,
+                Some(((up_r, up_w), (down_r, down_w))) => {
+                    drop((up_w, down_r));
+                    let init = map_user_namespace(&plan, child, &up_r, &down_w);
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    match init {
+                        Ok(pid) => pid,
+                        Err(e) => {
+                            // Stage one reports its own failure on the report pipe.
+                            let msg = read_line(&report_r).unwrap_or_default();
+                            let msg = if msg.is_empty() { e.to_string() } else { msg };
+                            return Err(fail(RuntimeError::Init(msg)));
+                        }
+                    }
+                }
+            };
             drop(plan);
             // Joining a v1 hierarchy waits for an RCU grace period (milliseconds); done
             // here it overlaps with init building the root filesystem. Init cannot exec
@@ -186,26 +242,83 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
     }
 }
 
+/// Stage one (see [`create`]): enters the namespaces init must be created in, forks
+/// init, tells the creator its pid and exits. Never returns.
+fn stage_one(
+    plan: init::Plan,
+    userns: Option<PathBuf>,
+    stdio: Stdio,
+    start: OwnedFd,
+    report: OwnedFd,
+    to_creator: OwnedFd,
+    from_creator: OwnedFd,
+) -> ! {
+    if let Err(e) = init::enter_user_namespace(&plan, userns.as_ref(), &to_creator, &from_creator) {
+        init::report(&report, &e.to_string());
+        std::process::exit(1);
+    }
+    match berth_sys::fork_single_threaded() {
+        Ok(berth_sys::Forked::Child) => {
+            drop((to_creator, from_creator));
+            init::run(plan, stdio, start, report)
+        }
+        Ok(berth_sys::Forked::Parent { child }) => {
+            init::report(&to_creator, &child.as_raw().to_string());
+            std::process::exit(0);
+        }
+        Err(e) => {
+            init::report(&report, &format!("fork: {e}"));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The creator's side of stage one: writes the ID maps when asked, then reads init's
+/// pid. Fails when stage one exits without sending one.
+fn map_user_namespace(
+    plan: &init::Plan,
+    stage_one: Pid,
+    from_stage: &OwnedFd,
+    to_stage: &OwnedFd,
+) -> Result<Pid, RuntimeError> {
+    loop {
+        let line = read_line(from_stage)?;
+        if line == "map" {
+            for (file, map) in [("uid_map", &plan.uid_map), ("gid_map", &plan.gid_map)] {
+                let path = format!("/proc/{stage_one}/{file}");
+                std::fs::write(&path, map)
+                    .map_err(|e| RuntimeError::Init(format!("writing {file} {map:?}: {e}")))?;
+            }
+            nix::unistd::write(to_stage, b"m").map_err(sys("signalling the ID maps"))?;
+            continue;
+        }
+        return line
+            .parse::<i32>()
+            .map(Pid::from_raw)
+            .map_err(|_| RuntimeError::Init("stage one exited before forking init".into()));
+    }
+}
+
+/// One newline-terminated message from a pipe; empty at end of file.
+fn read_line(fd: &OwnedFd) -> Result<String, RuntimeError> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fd, &mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(RuntimeError::Init(e.to_string())),
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 impl Created {
     fn read_report(&mut self) -> Result<String, RuntimeError> {
-        // Messages are newline-terminated; "ready\n" comes first, an error may follow.
-        let mut buf = Vec::new();
-        let mut byte = [0u8; 1];
-        let mut f = std::fs::File::from(
-            self.report
-                .try_clone()
-                .map_err(|e| RuntimeError::Init(e.to_string()))?,
-        );
-        loop {
-            match f.read(&mut byte) {
-                Ok(0) => break,
-                Ok(_) if byte[0] == b'\n' => break,
-                Ok(_) => buf.push(byte[0]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(RuntimeError::Init(e.to_string())),
-            }
-        }
-        Ok(String::from_utf8_lossy(&buf).into_owned())
+        // "ready" comes first; an error message may follow.
+        read_line(&self.report)
     }
 
     /// Lets init exec the user's program; returns once the exec happened (or failed).

@@ -51,8 +51,17 @@ pub(crate) fn setup_rootfs(plan: &Plan) -> Result<(), RuntimeError> {
             bind_device(rootfs, Path::new(dev))?;
         }
     }
+    // mknod is refused in a user namespace; there the host's node at the same path is
+    // bound instead, as runc does.
+    let in_userns = plan
+        .namespace(nix::sched::CloneFlags::CLONE_NEWUSER)
+        .is_some();
     for dev in &plan.devices {
-        create_device(rootfs, dev)?;
+        if in_userns {
+            bind_device(rootfs, dev.path())?;
+        } else {
+            create_device(rootfs, dev)?;
+        }
     }
     dev_symlinks(rootfs)?;
 

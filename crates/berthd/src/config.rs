@@ -60,6 +60,9 @@ pub struct Flags {
     /// Keep containers running when the daemon stops
     #[arg(long)]
     pub live_restore: bool,
+    /// User/Group setting for user namespaces (default, USER[:GROUP], UID[:GID])
+    #[arg(long)]
+    pub userns_remap: Option<String>,
     /// Preferred registry mirror
     #[arg(long = "registry-mirror")]
     pub registry_mirrors: Vec<String>,
@@ -113,6 +116,7 @@ pub struct FileConfig {
     pub experimental: Option<bool>,
     pub group: Option<String>,
     pub containerd: Option<String>,
+    pub userns_remap: Option<String>,
 }
 
 // cgroup_parent and default_ulimits are consumed by containers (next step).
@@ -139,6 +143,8 @@ pub struct Config {
     pub labels: Vec<String>,
     pub group: String,
     pub config_file: Option<PathBuf>,
+    /// `--userns-remap` as given (resolved to ID ranges when the daemon starts).
+    pub userns_remap: Option<String>,
 }
 
 impl Config {
@@ -176,6 +182,11 @@ impl Config {
             "init-path",
             flags.init_path.is_some(),
             file.init_path.is_some(),
+        );
+        pick(
+            "userns-remap",
+            flags.userns_remap.is_some(),
+            file.userns_remap.is_some(),
         );
         if !both.is_empty() {
             bail!(
@@ -243,6 +254,10 @@ impl Config {
             labels: file.labels.unwrap_or_default(),
             group: file.group.unwrap_or_else(|| "berth".into()),
             config_file: flags.config_file.exists().then_some(flags.config_file),
+            userns_remap: flags
+                .userns_remap
+                .or(file.userns_remap)
+                .filter(|s| !s.is_empty()),
         })
     }
 }

@@ -94,6 +94,7 @@ impl Daemon {
                 external: config.runtimes.clone(),
                 default: config.default_runtime.clone(),
             },
+            config.userns_remap.as_deref(),
         )?);
         Ok(Daemon {
             config,

@@ -74,6 +74,10 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Response {
     for (name, path) in &d.containers.runtimes().external {
         runtimes.insert(name.clone(), json!({"path": path}));
     }
+    let mut security_options = vec!["name=seccomp,profile=builtin"];
+    if d.containers.remapped() {
+        security_options.push("name=userns");
+    }
     let mut insecure_cidrs = vec!["127.0.0.0/8".to_string()];
     let mut index_configs = serde_json::Map::new();
     index_configs.insert(
@@ -149,7 +153,7 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Response {
             "ContainerdCommit": {"ID": ""},
             "RuncCommit": {"ID": ""},
             "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "SecurityOptions": security_options,
             "CDISpecDirs": [],
             "Warnings": null
         }),

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod resources;
 pub mod seccomp;
 pub mod spec;
+pub mod userns;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,9 @@ pub struct Record {
     /// `unless-stopped` keeps it down across daemon restarts). Cleared by a start.
     #[serde(default)]
     pub manual_stop: bool,
+    /// The ID maps of its user namespace under `--userns-remap` (`None`: the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<userns::IdMaps>,
 }
 
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -171,6 +175,8 @@ pub struct Containers {
     init: Init,
     runtimes: Runtimes,
     exec_root_base: PathBuf,
+    /// `--userns-remap`.
+    remap: Option<userns::Remap>,
 }
 
 /// External OCI runtimes by name, and the default's name.
@@ -235,6 +241,7 @@ impl Containers {
         cgroup_parent: Option<&str>,
         init: Init,
         runtimes: Runtimes,
+        userns_remap: Option<&str>,
     ) -> anyhow::Result<Containers> {
         let root = data_root.join("containers");
         let seccomp_cache = exec_root.join("seccomp");
@@ -251,6 +258,10 @@ impl Containers {
         };
         let shim = beside("berth-shim");
         let runtime_cli = beside("berth-runc");
+        let remap = userns_remap
+            .map(|r| userns::Remap::new(r, &runtime_cli))
+            .transpose()?;
+        sweep_idmap_staging(&data_root.join("idmap"));
         let cgroups = match berth_cgroups::Hierarchy::detect() {
             Ok(h) => Some(h),
             Err(e) => {
@@ -278,6 +289,7 @@ impl Containers {
             init,
             runtimes,
             exec_root_base,
+            remap,
         };
         let mut index = HashMap::new();
         for e in std::fs::read_dir(&c.root)? {
@@ -624,6 +636,7 @@ impl Containers {
             )));
         }
         host_config.insert("Runtime".into(), json!(runtime));
+        let userns = self.userns_for(&host_config)?;
         let host_config = Value::Object(host_config);
         seccomp::check_host_config(&host_config).map_err(ContainerError::Invalid)?;
         let rec = Record {
@@ -647,6 +660,7 @@ impl Containers {
             },
             restart_count: 0,
             manual_stop: false,
+            userns,
         };
         // The record directory is built under a temporary name and renamed in whole.
         let tmp = berth_store::temp_path(&self.root, "create");
@@ -674,6 +688,14 @@ impl Containers {
             std::fs::write(tmp.join("resolv.conf"), resolv)?;
             if log_driver(&rec.host_config) != "none" {
                 std::fs::write(tmp.join(format!("{id}-json.log")), b"")?;
+            }
+            // The container's root owns its root directory and its /etc files, as it
+            // owns them without a user namespace.
+            if let Some(maps) = &rec.userns {
+                let (uid, gid) = maps.root();
+                for f in ["upper", "hostname", "hosts", "resolv.conf"] {
+                    std::os::unix::fs::lchown(tmp.join(f), Some(uid), Some(gid))?;
+                }
             }
             Ok(())
         };
@@ -711,6 +733,11 @@ impl Containers {
         if is_mountpoint(&merged) {
             return Ok(merged);
         }
+        let staging = match &rec.userns {
+            None => None,
+            Some(maps) => Some(self.idmap_layers(&rec.id, maps, lower)?),
+        };
+        let lower: &[PathBuf] = staging.as_ref().map_or(lower, |s| &s.1);
         let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
         let opts = format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -718,15 +745,102 @@ impl Containers {
             dir.join("upper").display(),
             dir.join("work").display()
         );
-        rustix::mount::mount(
-            "overlay",
-            &merged,
-            "overlay",
-            rustix::mount::MountFlags::empty(),
-            Some(std::ffi::CString::new(opts).map_err(internal)?.as_c_str()),
-        )
-        .map_err(|e| internal(format!("mounting the root filesystem of {}: {e}", rec.id)))?;
-        Ok(merged)
+        let mounted = std::ffi::CString::new(opts)
+            .map_err(internal)
+            .and_then(|opts| {
+                rustix::mount::mount(
+                    "overlay",
+                    &merged,
+                    "overlay",
+                    rustix::mount::MountFlags::empty(),
+                    Some(opts.as_c_str()),
+                )
+                .map_err(|e| internal(format!("mounting the root filesystem of {}: {e}", rec.id)))
+            });
+        // The overlay holds its own references to the ID-mapped layers: the staging
+        // mounts can go at once.
+        if let Some((dir, _)) = staging {
+            sweep_idmap_staging_dir(&dir);
+        }
+        mounted.map(|()| merged)
+    }
+
+    /// ID-mapped views of the image layers for a remapped container, each mounted on a
+    /// short staging path (the overlay's option string is limited to a page).
+    fn idmap_layers(
+        &self,
+        id: &str,
+        maps: &userns::IdMaps,
+        lower: &[PathBuf],
+    ) -> Result<(PathBuf, Vec<PathBuf>)> {
+        let remap = self
+            .remap
+            .as_ref()
+            .filter(|r| &r.maps == maps)
+            .ok_or_else(|| {
+                ContainerError::Invalid(
+                    "the container was created with --userns-remap ID maps the daemon no longer uses: start the daemon with the same --userns-remap, or recreate the container".into(),
+                )
+            })?;
+        let dir = self.idmap_root().join(&id[..12]);
+        let mut out = Vec::with_capacity(lower.len());
+        for (i, layer) in lower.iter().enumerate() {
+            let target = dir.join(i.to_string());
+            let done = std::fs::create_dir_all(&target)
+                .and_then(|()| berth_sys::idmap::mount_idmapped(layer, &target, remap.userns()));
+            if let Err(e) = done {
+                sweep_idmap_staging_dir(&dir);
+                return Err(internal(format!(
+                    "mounting image layer {} ID-mapped for the user namespace: {e}",
+                    layer.display()
+                )));
+            }
+            out.push(target);
+        }
+        Ok((dir, out))
+    }
+
+    fn idmap_root(&self) -> PathBuf {
+        self.root
+            .parent()
+            .map_or_else(|| self.root.join("idmap"), |p| p.join("idmap"))
+    }
+
+    /// `--userns` checked against the daemon's remapping, with Docker's wording; the ID
+    /// maps the container gets, if any.
+    fn userns_for(&self, hc: &Map<String, Value>) -> Result<Option<userns::IdMaps>> {
+        let mode = hc.get("UsernsMode").and_then(Value::as_str).unwrap_or("");
+        if !matches!(mode, "" | "host") {
+            return Err(ContainerError::Invalid(format!(
+                "invalid USER mode: {mode}"
+            )));
+        }
+        let Some(remap) = &self.remap else {
+            return Ok(None);
+        };
+        if mode == "host" {
+            return Ok(None);
+        }
+        let is = |key: &str, v: &str| hc.get(key).and_then(Value::as_str) == Some(v);
+        if hc.get("Privileged").and_then(Value::as_bool) == Some(true) {
+            return Err(ContainerError::Invalid("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into()));
+        }
+        if is("NetworkMode", "host") {
+            return Err(ContainerError::Invalid(
+                "cannot share the host's network namespace when user namespaces are enabled".into(),
+            ));
+        }
+        if is("PidMode", "host") {
+            return Err(ContainerError::Invalid(
+                "cannot share the host PID namespace when user namespaces are enabled".into(),
+            ));
+        }
+        Ok(Some(remap.maps.clone()))
+    }
+
+    /// Docker reports `name=userns` among the security options when remapping.
+    pub fn remapped(&self) -> bool {
+        self.remap.is_some()
     }
 
     fn unmount_rootfs(&self, id: &str) {
@@ -784,9 +898,16 @@ impl Containers {
             .and_then(Value::as_str)
             .filter(|w| !w.is_empty())
         {
-            // Docker creates a missing working directory.
+            // Docker creates a missing working directory, owned by the container's root.
             if let Ok(p) = berth_runtime::secure_join(rootfs, Path::new(wd)) {
-                let _ = std::fs::create_dir_all(p);
+                let missing: Vec<&Path> = p.ancestors().take_while(|a| !a.exists()).collect();
+                let _ = std::fs::create_dir_all(&p);
+                if let Some(maps) = &rec.userns {
+                    let (uid, gid) = maps.root();
+                    for dir in missing {
+                        let _ = std::os::unix::fs::lchown(dir, Some(uid), Some(gid));
+                    }
+                }
             }
         }
         let cgroups_path = self.cgroups.as_ref().map(|_| self.cgroup_path(rec));
@@ -810,6 +931,17 @@ impl Containers {
                 kind,
                 PathBuf::from(format!("/proc/{}/ns/{proc_name}", o.state.pid)),
             ));
+            // Namespaces of a remapped container belong to its user namespace: joining
+            // them takes joining that too (Docker does the same).
+            if rec.userns.is_some()
+                && o.userns.is_some()
+                && !shared.iter().any(|(k, _)| *k == "user")
+            {
+                shared.push((
+                    "user",
+                    PathBuf::from(format!("/proc/{}/ns/user", o.state.pid)),
+                ));
+            }
         }
         let spec = spec::runtime_spec(&spec::SpecInput {
             config: &rec.config,
@@ -818,6 +950,7 @@ impl Containers {
             container_dir: &dir,
             cgroups_path: cgroups_path.as_deref(),
             cgroup_v2: self.cgroup_v2(),
+            userns: rec.userns.as_ref(),
             shared_namespaces: &shared,
             init: {
                 let wanted = rec
@@ -1359,6 +1492,29 @@ pub fn dir_size(p: &Path) -> u64 {
 
 /// A mount point sits on another device than its parent: two stats instead of reading
 /// the whole mount table, which grows with every running container.
+/// Detaches and removes the ID-mapped staging mounts a crash left behind.
+fn sweep_idmap_staging(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        sweep_idmap_staging_dir(&e.path());
+    }
+}
+
+/// Directories are removed one by one, never recursively: one whose mount could not be
+/// detached still shows an image layer, which must not be deleted through it.
+fn sweep_idmap_staging_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let _ = rustix::mount::unmount(&p, rustix::mount::UnmountFlags::DETACH);
+            let _ = std::fs::remove_dir(&p);
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 fn is_mountpoint(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {

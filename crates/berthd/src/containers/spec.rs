@@ -226,6 +226,9 @@ pub struct SpecInput<'a> {
     /// `--init`: the host's init binary, run as the container's PID 1 in front of the
     /// command (mounted where Docker mounts it).
     pub init: Option<&'a std::path::Path>,
+    /// `--userns-remap`: the container's own user namespace with these maps (unless a
+    /// joined container's is in `shared_namespaces` as `user`).
+    pub userns: Option<&'a super::userns::IdMaps>,
 }
 
 /// The OCI runtime spec for a container.
@@ -344,6 +347,12 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}));
     }
     let mut namespaces = vec![json!({"type": "mount"})];
+    if i.userns.is_some() {
+        match i.shared_namespaces.iter().find(|(k, _)| *k == "user") {
+            Some((_, path)) => namespaces.push(json!({"type": "user", "path": path})),
+            None => namespaces.push(json!({"type": "user"})),
+        }
+    }
     // Docker's default: a private cgroup namespace on v2, the host's on v1.
     let cgroupns = match hc.get("CgroupnsMode").and_then(Value::as_str) {
         Some("private") => true,
@@ -416,6 +425,10 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         "devices": devices,
         "seccomp": seccomp,
     });
+    if let Some(maps) = i.userns {
+        linux["uidMappings"] = super::userns::IdMaps::spec_mappings(&maps.uids);
+        linux["gidMappings"] = super::userns::IdMaps::spec_mappings(&maps.gids);
+    }
     if let Some(p) = i.cgroups_path {
         linux["cgroupsPath"] = json!(p);
         linux["resources"] = resources;
@@ -566,6 +579,7 @@ mod tests {
             cgroups_path: None,
             cgroup_v2: false,
             shared_namespaces: &[],
+            userns: None,
             init: None,
         })
         .unwrap();
@@ -586,6 +600,7 @@ mod tests {
             cgroups_path: None,
             cgroup_v2: false,
             shared_namespaces: &[],
+            userns: None,
             init: None,
         })
         .unwrap();
