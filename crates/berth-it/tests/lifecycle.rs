@@ -864,6 +864,32 @@ fn external_runtime_runc() {
         .run();
     assert_eq!(o.stdout, "in-runc\n", "{o}");
     assert_eq!(o.status.code(), Some(3), "{o}");
+    // Terminals come through runc's console socket, for the container and for exec
+    // (runc sends one only from a detached exec; its exit status still comes back).
+    let o = d
+        .docker([
+            "run",
+            "--rm",
+            "-t",
+            "--runtime",
+            "runc",
+            "busybox",
+            "sh",
+            "-c",
+            "tty; [ -t 0 ] && echo tty-stdin",
+        ])
+        .run();
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stdout, "/dev/pts/0\r\ntty-stdin\r\n", "{o}");
+    let o = d
+        .docker(["exec", "-t", "rc", "sh", "-c", "tty; exit 4"])
+        .run();
+    assert_eq!(o.stdout, "/dev/pts/0\r\n", "{o}");
+    assert_eq!(o.status.code(), Some(4), "{o}");
+    let sockets: Vec<_> = std::fs::read_dir(d.exec_root.join("tty"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(sockets.is_empty(), "console sockets left: {sockets:?}");
     let id = d.inspect_fmt("rc", "{{.Id}}");
     d.docker(["rm", "-f", "rc"]).ok();
     let state = d.exec_root.join("runtimes/runc").join(&id);

@@ -3,9 +3,13 @@
 //!
 //!   berth-runc spec [--rootfs DIR]      print a default config.json (Docker's defaults)
 //!   berth-runc run [--bundle DIR] ID    create, start and wait; exits with the container's status
-//!   berth-runc exec --bundle DIR --pid PID --process FILE
+//!   berth-runc exec --bundle DIR --pid PID --process FILE [--console-socket PATH]
 //!                                       run FILE's process in the running container whose
 //!                                       init is PID; exits with its status (126: not started)
+//!   berth-runc reap --pid-file F -- CMD...
+//!                                       run CMD (a runtime's detached exec), then wait for
+//!                                       the process whose pid it wrote to F, which becomes
+//!                                       ours as we are a subreaper; exit with its status
 //!   berth-runc userns-hold              enter a new, still unmapped user namespace, print
 //!                                       "ready", and exit at end of stdin (the daemon maps
 //!                                       it and keeps a descriptor of it meanwhile)
@@ -48,10 +52,18 @@ enum Cmd {
         /// Where compiled seccomp filters are kept between runs
         #[arg(long)]
         seccomp_cache: Option<PathBuf>,
-        /// stdin is a unix socket: the terminal's master is sent there (with a
-        /// terminal process), and the process's stdio is the terminal
+        /// A unix socket to send the terminal's master to (with a terminal process,
+        /// whose stdio is then the terminal), as runc's option
         #[arg(long)]
-        console_on_stdin: bool,
+        console_socket: Option<PathBuf>,
+    },
+    /// Run a command that starts a process and detaches, and wait for that process
+    #[command(hide = true)]
+    Reap {
+        #[arg(long)]
+        pid_file: PathBuf,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
     },
     /// Hold a new user namespace open until stdin closes
     #[command(hide = true)]
@@ -67,6 +79,7 @@ fn main() {
             );
         }
         Cmd::Run { bundle, id } => exit(run(&bundle, &id)),
+        Cmd::Reap { pid_file, cmd } => exit(reap(&pid_file, &cmd)),
         Cmd::UsernsHold => {
             if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
                 eprintln!("unshare user namespace: {e}");
@@ -80,13 +93,13 @@ fn main() {
             bundle,
             pid,
             process,
-            console_on_stdin,
+            console_socket,
             seccomp_cache,
         } => {
             if let Some(dir) = seccomp_cache {
                 berth_runtime::set_seccomp_cache_dir(dir);
             }
-            exit(exec(&bundle, pid, &process, console_on_stdin))
+            exit(exec(&bundle, pid, &process, console_socket.as_deref()))
         }
     }
 }
@@ -95,7 +108,7 @@ fn exec(
     bundle: &std::path::Path,
     container_pid: i32,
     process: &std::path::Path,
-    console_on_stdin: bool,
+    console_socket: Option<&std::path::Path>,
 ) -> i32 {
     let fail = |msg: String| {
         // docker exec prints this and reports 126, as with runc.
@@ -114,11 +127,10 @@ fn exec(
         Err(e) => return fail(format!("{}: {e}", process.display())),
     };
     let mut stdio = berth_runtime::Stdio::default();
-    if console_on_stdin {
-        use std::os::fd::AsFd;
-        match std::io::stdin().as_fd().try_clone_to_owned() {
-            Ok(fd) => stdio.console = Some(fd),
-            Err(e) => return fail(format!("console socket: {e}")),
+    if let Some(path) = console_socket {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => stdio.console = Some(s.into()),
+            Err(e) => return fail(format!("console socket {}: {e}", path.display())),
         }
     }
     let pid = match berth_runtime::exec(&spec, &proc, container_pid, stdio) {
@@ -133,6 +145,36 @@ fn exec(
         }
     };
     wait_exit(pid, "exec")
+}
+
+/// runc and crun start an exec'd process with a terminal only when detached; its
+/// parent then exits, and as a subreaper we inherit the process and its exit status.
+fn reap(pid_file: &std::path::Path, cmd: &[String]) -> i32 {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!("becoming a subreaper: {e}");
+        return 126;
+    }
+    let status = match std::process::Command::new(&cmd[0]).args(&cmd[1..]).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("running {}: {e}", cmd[0]);
+            return 126;
+        }
+    };
+    if !status.success() {
+        return status.code().unwrap_or(126);
+    }
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    let _ = std::fs::remove_file(pid_file);
+    match pid {
+        Some(pid) => wait_exit(nix::unistd::Pid::from_raw(pid), "exec"),
+        None => {
+            eprintln!("{} wrote no pid to {}", cmd[0], pid_file.display());
+            126
+        }
+    }
 }
 
 fn wait_exit(pid: nix::unistd::Pid, what: &str) -> i32 {

@@ -40,16 +40,18 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<(), RuntimeError> {
     drop(slave);
     rustix::process::ioctl_tiocsctty(std::io::stdin())
         .map_err(err("setting the controlling terminal"))?;
-    send_fd(socket, &master)
+    send(socket, &master)
 }
 
-fn send_fd(socket: &OwnedFd, fd: &OwnedFd) -> Result<(), RuntimeError> {
+/// Sends a terminal's master over a unix socket (runc's console-socket protocol: one
+/// byte of payload, the descriptor as SCM_RIGHTS).
+pub fn send(socket: impl AsFd, fd: impl AsFd) -> Result<(), RuntimeError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd.as_fd()];
     control.push(SendAncillaryMessage::ScmRights(&fds));
     rustix::net::sendmsg(
-        socket,
+        &socket,
         &[IoSlice::new(b"t")],
         &mut control,
         SendFlags::empty(),

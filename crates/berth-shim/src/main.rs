@@ -457,13 +457,23 @@ fn builtin(args: &Args, stdio: berth_runtime::Stdio, to: &mut Reports) -> Result
 fn external(
     args: &Args,
     rt: &Path,
-    stdio: berth_runtime::Stdio,
+    mut stdio: berth_runtime::Stdio,
     to: &mut Reports,
 ) -> Result<(), String> {
-    if args.tty {
-        return Err("terminals are not supported with an external runtime yet".into());
-    }
     let bundle = args.bundle.as_path();
+    // With a terminal the runtime sends its master to a socket of ours (relative to the
+    // bundle, our working directory, which keeps the path short); it goes on to the shim
+    // the way the built-in runtime sends it.
+    let to_shim = stdio.console.take();
+    let console = match (args.tty, &to_shim) {
+        (true, Some(_)) => {
+            let path = Path::new("console.sock");
+            let _ = std::fs::remove_file(path);
+            let l = UnixListener::bind(path).map_err(|e| format!("console socket: {e}"))?;
+            Some((l, path))
+        }
+        _ => None,
+    };
     let log = bundle.join("runtime.log");
     let run = |sub: &[&str], stdio: berth_runtime::Stdio| -> Result<(), String> {
         let mut cmd = std::process::Command::new(rt);
@@ -500,17 +510,35 @@ fn external(
             .unwrap_or_else(|| format!("{} {} failed: {st}", rt.display(), sub[0])))
     };
     let pid_file = bundle.join("init.pid");
-    run(
-        &[
-            "create",
-            "--bundle",
-            &bundle.to_string_lossy(),
-            "--pid-file",
-            &pid_file.to_string_lossy(),
-            &args.id,
-        ],
-        stdio,
-    )?;
+    let bundle_arg = bundle.to_string_lossy();
+    let pid_file_arg = pid_file.to_string_lossy();
+    let mut create = vec![
+        "create",
+        "--bundle",
+        &bundle_arg,
+        "--pid-file",
+        &pid_file_arg,
+    ];
+    if console.is_some() {
+        create.extend(["--console-socket", "console.sock"]);
+    }
+    create.push(&args.id);
+    run(&create, stdio)?;
+    if let (Some((listener, path)), Some(shim)) = (console, to_shim) {
+        // The runtime connected and sent the master before its create returned.
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("console socket: {e}"))?;
+        let (stream, _) = listener
+            .accept()
+            .map_err(|e| format!("the runtime sent no terminal: {e}"))?;
+        stream
+            .set_nonblocking(false)
+            .map_err(|e| format!("console socket: {e}"))?;
+        let master = berth_runtime::console::receive(&stream).map_err(|e| e.to_string())?;
+        berth_runtime::console::send(&shim, &master).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(path);
+    }
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .map_err(|e| format!("reading the runtime's pid file: {e}"))?
         .trim()

@@ -84,7 +84,7 @@ async fn run_probe(d: &Daemon, c: &Container, p: &Probe) -> (i64, String) {
         ..Default::default()
     };
     let tag = format!("health-{}", berth_store::random_hex(8));
-    let (pfile, mut cmd) = match d.containers.prepare_exec(&rec, &cfg, &tag, false) {
+    let (pfile, mut cmd) = match d.containers.prepare_exec(&rec, &cfg, &tag, None) {
         Ok(x) => x,
         Err(e) => return (-1, e.to_string()),
     };

@@ -90,24 +90,28 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
         ));
     }
     let cfg = &exec.config;
-    let (_, mut cmd) =
-        d.containers
-            .prepare_exec(&rec, cfg, &format!("exec-{}", exec.id), cfg.tty && !detach)?;
+    // The terminal is opened inside the container; the runtime sends its master to a
+    // socket we listen on.
+    let console = if cfg.tty && !detach {
+        Some(d.containers.console_listener()?)
+    } else {
+        None
+    };
+    let (_, mut cmd) = d.containers.prepare_exec(
+        &rec,
+        cfg,
+        &format!("exec-{}", exec.id),
+        console.as_ref().map(|(_, path)| path.as_path()),
+    )?;
     cmd.kill_on_drop(false);
-    let mut console = None;
     if detach {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
     } else if cfg.tty {
-        // The terminal is opened inside the container; its master comes back over the
-        // socket given as the helper's stdin.
-        let (mine, theirs) = std::os::unix::net::UnixStream::pair()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        cmd.stdin(Stdio::from(OwnedFd::from(theirs)))
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        console = Some(mine);
     } else {
         let pick = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
         cmd.stdin(pick(cfg.attach_stdin))
@@ -120,15 +124,17 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
     // The command holds the helper's end of the socket until dropped.
     drop(cmd);
     let mut pty = None;
-    if let Some(sock) = console {
-        match tokio::task::spawn_blocking(move || berth_runtime::console::receive(&sock)).await {
-            Ok(Ok(master)) => {
+    if let Some((listener, path)) = console {
+        let master = receive_console(&listener, &mut child).await;
+        let _ = std::fs::remove_file(&path);
+        match master {
+            Some(master) => {
                 if let Some((h, w)) = cfg.console_size {
                     let _ = berth_runtime::set_window_size(&master, h, w);
                 }
                 pty = Some(Arc::new(master));
             }
-            _ => {
+            None => {
                 // No terminal: the helper failed and says why on stderr.
                 let mut msg = String::new();
                 if let Some(mut e) = child.stderr.take() {
@@ -140,6 +146,23 @@ async fn spawn(d: &Daemon, exec: &Exec, detach: bool) -> Result<Session, ApiErro
         }
     }
     Ok(Session { child, pty })
+}
+
+/// The terminal's master from the runtime, or `None` when the runtime exited first.
+async fn receive_console(
+    listener: &tokio::net::UnixListener,
+    child: &mut tokio::process::Child,
+) -> Option<OwnedFd> {
+    let stream = tokio::select! {
+        r = listener.accept() => r.ok()?.0,
+        _ = child.wait() => return None,
+    };
+    let stream = stream.into_std().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    tokio::task::spawn_blocking(move || berth_runtime::console::receive(&stream).ok())
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Records the exit and removes the session's process file.

@@ -354,7 +354,7 @@ impl Containers {
         rec: &Record,
         cfg: &exec::ExecConfig,
         tag: &str,
-        tty: bool,
+        console_socket: Option<&Path>,
     ) -> Result<(PathBuf, tokio::process::Command)> {
         self.prime_cgroup_join();
         let bundle = self.bundle(&rec.id);
@@ -363,50 +363,74 @@ impl Containers {
         let process = exec::process_json(&spec, cfg, &self.dir(&rec.id).join("merged"))?;
         let pfile = bundle.join(format!("{tag}.json"));
         berth_store::write_json_volatile(&pfile, &process).map_err(internal)?;
-        let cmd = self.exec_command(rec, &pfile, tty)?;
+        let cmd = self.exec_command(rec, &pfile, console_socket);
         Ok((pfile, cmd))
     }
 
     /// The command that runs `process_file` in the running container, with the
-    /// container's runtime (`berth-runc exec` or `runc exec`).
+    /// container's runtime (`berth-runc exec` or `runc exec`). With a terminal, its
+    /// master is sent to `console_socket` (runc's protocol, which berth-runc speaks too).
     fn exec_command(
         &self,
         rec: &Record,
         process_file: &Path,
-        tty: bool,
-    ) -> Result<tokio::process::Command> {
-        let bundle = self.bundle(&rec.id);
-        match self.runtime_of(rec) {
+        console_socket: Option<&Path>,
+    ) -> tokio::process::Command {
+        let runtime = self.runtime_of(rec);
+        let mut cmd = match &runtime {
             RuntimeCli::Builtin => {
                 let mut cmd = tokio::process::Command::new(&self.runtime_cli);
                 cmd.arg("exec")
                     .arg("--bundle")
-                    .arg(&bundle)
+                    .arg(self.bundle(&rec.id))
                     .arg("--pid")
                     .arg(rec.state.pid.to_string())
-                    .arg("--process")
-                    .arg(process_file)
                     .arg("--seccomp-cache")
                     .arg(&self.seccomp_cache);
-                if tty {
-                    cmd.arg("--console-on-stdin");
-                }
-                Ok(cmd)
+                cmd
             }
-            RuntimeCli::External { .. } if tty => Err(ContainerError::Invalid(
-                "exec with a terminal is not supported with an external runtime yet".into(),
-            )),
-            RuntimeCli::External { path, root } => {
-                let mut cmd = tokio::process::Command::new(path);
-                cmd.arg("--root")
+            // runc and crun send a terminal only from a detached exec: berth-runc waits
+            // for the process in their place.
+            RuntimeCli::External { path, root } if console_socket.is_some() => {
+                let mut cmd = tokio::process::Command::new(&self.runtime_cli);
+                cmd.arg("reap")
+                    .arg("--pid-file")
+                    .arg(process_file.with_extension("pid"))
+                    .arg("--")
+                    .arg(path)
+                    .arg("--root")
                     .arg(root)
                     .arg("exec")
-                    .arg("--process")
-                    .arg(process_file)
-                    .arg(&rec.id);
-                Ok(cmd)
+                    .arg("--detach")
+                    .arg("--pid-file")
+                    .arg(process_file.with_extension("pid"));
+                cmd
             }
+            RuntimeCli::External { path, root } => {
+                let mut cmd = tokio::process::Command::new(path);
+                cmd.arg("--root").arg(root).arg("exec");
+                cmd
+            }
+        };
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
         }
+        cmd.arg("--process").arg(process_file);
+        if let RuntimeCli::External { .. } = runtime {
+            cmd.arg(&rec.id);
+        }
+        cmd
+    }
+
+    /// A listening socket for an exec session's terminal, on a short path (a socket's
+    /// path is limited to 108 bytes, which container directories come close to).
+    pub fn console_listener(&self) -> Result<(tokio::net::UnixListener, PathBuf)> {
+        let dir = self.exec_root_base.join("tty");
+        std::fs::create_dir_all(&dir).map_err(internal)?;
+        let path = dir.join(format!("{}.sock", berth_store::random_hex(8)));
+        let l = tokio::net::UnixListener::bind(&path)
+            .map_err(|e| internal(format!("console socket {}: {e}", path.display())))?;
+        Ok((l, path))
     }
 
     /// Called when a container start or an exec is about to come: the runtime will move a
