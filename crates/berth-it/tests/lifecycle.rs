@@ -1112,3 +1112,77 @@ fn healthchecks_report_docker_states() {
         "none"
     );
 }
+
+/// Docker's StdinOnce: `docker run -i` (attached) closes the container's stdin when the
+/// client's input ends; a `-d -i` container keeps stdin open across attach sessions, so
+/// a second client still reaches the same program.
+#[test]
+fn stdin_stays_open_across_attaches_unless_stdin_once() {
+    let d = Daemon::with_busybox();
+    let o = d
+        .docker(["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo eof"])
+        .stdin_bytes("once\n")
+        .run();
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stdout, "once\neof\n");
+
+    d.docker([
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "si",
+        "busybox",
+        "sh",
+        "-c",
+        "while read l; do echo got $l; done; echo eof",
+    ])
+    .ok();
+    assert_eq!(d.inspect_fmt("si", "{{.Config.StdinOnce}}"), "false");
+    for line in ["a", "b"] {
+        // The session ends with the client's input (the server closes the stream); the
+        // program keeps running. (`docker attach` itself would then wait for the exit.)
+        attach_send_and_close(&d, "si", &format!("{line}\n"));
+        let want = format!("got {line}");
+        wait_for(&format!("{want} in the logs"), || {
+            d.docker(["logs", "si"]).ok().contains(&want)
+        });
+        assert_eq!(d.inspect_fmt("si", "{{.State.Running}}"), "true");
+    }
+    assert!(!d.docker(["logs", "si"]).ok().contains("eof"));
+    d.docker(["rm", "-f", "si"]).ok();
+}
+
+/// A raw hijacked attach with stdin: sends `input`, half-closes, and expects the daemon
+/// to end the stream within a few seconds.
+fn attach_send_and_close(d: &Daemon, name: &str, input: &str) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST /containers/{name}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s.write_all(input.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .expect("the daemon ends the session when the client's input ends");
+}

@@ -44,6 +44,10 @@ struct Args {
     /// Keep the container's stdin open for attach clients
     #[arg(long)]
     stdin: bool,
+    /// Docker's StdinOnce: the end of an attached client's input closes the container's
+    /// stdin (else that client's session ends and stdin stays open for the next one)
+    #[arg(long)]
+    stdin_once: bool,
     /// Rotate the log at this many bytes (0: never)
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
@@ -358,6 +362,7 @@ fn run(args: &Args) -> Result<(), String> {
             let i = polled[k];
             let c = &mut clients[i];
             match c.stream.read(&mut buf) {
+                Ok(0) if c.stdin && !(args.stdin_once && !tty) => gone.push(i),
                 Ok(0) => {
                     if c.stdin {
                         stdin_w = None; // closing stdin tells the program input ended

@@ -1023,6 +1023,9 @@ impl Containers {
             .arg(max_file.to_string());
         if open_stdin {
             cmd.arg("--stdin");
+            if rec.config.get("StdinOnce").and_then(Value::as_bool) == Some(true) {
+                cmd.arg("--stdin-once");
+            }
         }
         if let RuntimeCli::External { path, root } = self.runtime_of(rec) {
             std::fs::create_dir_all(&root).map_err(internal)?;
