@@ -4,8 +4,13 @@
 //! One [`Hierarchy`] describes where the controllers are mounted; a [`Cgroup`] is one
 //! container's group in it (a directory per v1 hierarchy, or one v2 directory). The same
 //! [`Resources`] apply to both layouts; the v1/v2 differences (file names, units) stay in
-//! this crate. Only the cgroup filesystem is touched: no systemd, no D-Bus.
+//! this crate. Only the cgroup filesystem is touched: no systemd, no D-Bus. The one
+//! exception is device access on v2, which has no `devices` controller: the rules become
+//! an eBPF program (built by a small assembler here, loaded through `berth-sys`)
+//! attached to the group's directory.
 
+mod devices;
+mod ebpf;
 mod stats;
 
 use std::io::ErrorKind as IoKind;
@@ -306,7 +311,11 @@ pub struct Resources {
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
-    /// Applied in order after denying everything (v1 `devices` controller).
+    /// Device rules in order (berthd's lists start with an `a` rule denying or allowing
+    /// every device); for each access (read, write, mknod) the last rule naming the
+    /// device decides. Written to v1's `devices.deny`/`devices.allow`; on v2 they replace
+    /// the group's device program, which denies what no rule allows. Empty leaves the
+    /// group's device access as it is.
     pub devices: Vec<DeviceRule>,
 }
 
@@ -648,8 +657,11 @@ impl Cgroup {
                 write(&d.join("io.weight"), &format!("default {w}"))?;
             }
         }
-        // Device rules on v2 need an eBPF program attached to the group; not done yet,
-        // the container's capability set (no CAP_MKNOD misuse without it) is the guard.
+        // v2 has no devices controller: the rules become an eBPF program attached to the
+        // group, replacing the one an earlier apply attached (see `devices`).
+        if !r.devices.is_empty() {
+            devices::install(d, &r.devices)?;
+        }
         Ok(())
     }
 

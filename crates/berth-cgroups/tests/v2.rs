@@ -5,12 +5,14 @@
 //! and the group removed. Needs root; skipped with a printed reason otherwise.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use berth_cgroups::{Hierarchy, Resources};
+use berth_cgroups::{DeviceRule, Hierarchy, Resources};
+use nix::fcntl::{Flock, FlockArg};
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -65,6 +67,43 @@ struct Fixture {
     children: Vec<Child>,
     /// The root's `cgroup.subtree_control` before the test.
     root_delegation: BTreeSet<String>,
+    /// Held until the delegation is restored (dropped after `drop` ran).
+    _exclusive: Flock<File>,
+}
+
+impl Fixture {
+    /// Mounts a fresh cgroup2 filesystem. Every mount shows the same hierarchy, and each
+    /// test changes and restores its root's delegation, so tests (threads here, processes
+    /// under nextest) take turns through a lock file.
+    fn mount_cgroup2() -> Fixture {
+        let lock = File::create(std::env::temp_dir().join("berth-cgroups-v2-tests.lock"))
+            .expect("lock file");
+        let exclusive =
+            Flock::lock(lock, FlockArg::LockExclusive).unwrap_or_else(|(_, e)| panic!("lock: {e}"));
+        let mut fx = Fixture {
+            mount: tempfile::Builder::new()
+                .prefix("berth-cgroups-v2-")
+                .tempdir()
+                .expect("temp dir"),
+            mounted: false,
+            dirs: Vec::new(),
+            children: Vec::new(),
+            root_delegation: BTreeSet::new(),
+            _exclusive: exclusive,
+        };
+        let root = fx.mount.path().to_path_buf();
+        nix::mount::mount(
+            Some("none"),
+            &root,
+            Some("cgroup2"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("mount -t cgroup2 none {}: {e}", root.display()));
+        fx.mounted = true;
+        fx.root_delegation = words(&read(&root.join("cgroup.subtree_control")));
+        fx
+    }
 }
 
 impl Drop for Fixture {
@@ -94,28 +133,9 @@ fn unified_group_lifecycle_on_a_fresh_cgroup2_mount() {
         eprintln!("skipped: mounting cgroup2 and moving processes between groups needs root");
         return;
     }
-    let mut fx = Fixture {
-        mount: tempfile::Builder::new()
-            .prefix("berth-cgroups-v2-")
-            .tempdir()
-            .expect("temp dir"),
-        mounted: false,
-        dirs: Vec::new(),
-        children: Vec::new(),
-        root_delegation: BTreeSet::new(),
-    };
+    let mut fx = Fixture::mount_cgroup2();
     let root = fx.mount.path().to_path_buf();
-    nix::mount::mount(
-        Some("none"),
-        &root,
-        Some("cgroup2"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    )
-    .unwrap_or_else(|e| panic!("mount -t cgroup2 none {}: {e}", root.display()));
-    fx.mounted = true;
     let root_controllers = words(&read(&root.join("cgroup.controllers")));
-    fx.root_delegation = words(&read(&root.join("cgroup.subtree_control")));
 
     // A nested group, so the parent has to delegate.
     let parent_name = unique("berth-it-v2");
@@ -314,4 +334,320 @@ fn unified_group_lifecycle_on_a_fresh_cgroup2_mount() {
     assert!(!cg.exists());
     cg.remove().unwrap(); // again: already gone is fine
     std::fs::remove_dir(&parent).unwrap();
+}
+
+/// Set in the environment of the probe process the device test starts.
+const PROBE: &str = "BERTH_CGROUPS_DEVICE_PROBE";
+/// Marks the probe's answers among the test harness's own output.
+const ANSWER: &str = "probe-answer:";
+
+/// Not a test of its own: the process the device test moves into its group, a re-run of
+/// this test binary with [`PROBE`] set (without it, it returns at once). Each line of
+/// stdin is a batch of requests: `r:PATH` and `w:PATH` open a node read-only or
+/// write-only, `m:MAJOR:MINOR:PATH` makes a character device node there (and removes it
+/// again). Every request is answered with `ok` or the errno, then `end`.
+#[test]
+fn device_probe() {
+    use std::io::{BufRead, Write};
+    if std::env::var_os(PROBE).is_none() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        for request in line.expect("stdin").split_whitespace() {
+            let result = match request.split_once(':').expect("MODE:...") {
+                ("r", path) => File::open(path).map(drop),
+                ("w", path) => std::fs::OpenOptions::new().write(true).open(path).map(drop),
+                ("m", node) => make_char_device(node),
+                _ => panic!("unknown request {request}"),
+            };
+            let answer = match result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(-1)),
+            };
+            writeln!(out, "{ANSWER}{request} {answer}").expect("stdout");
+        }
+        writeln!(out, "{ANSWER}end").expect("stdout");
+        out.flush().expect("stdout");
+    }
+    std::process::exit(0);
+}
+
+/// `MAJOR:MINOR:PATH`: mknod, then unlink so the next request can make it again.
+fn make_char_device(node: &str) -> std::io::Result<()> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let mut parts = node.splitn(3, ':');
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("MAJOR:MINOR:")
+    };
+    let dev = makedev(number(), number());
+    let path = parts.next().expect("PATH");
+    mknod(path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), dev)?;
+    std::fs::remove_file(path)
+}
+
+/// The probe process, seen from the test: requests go to its stdin, answers come back
+/// on its stdout. Dropping it closes stdin, which ends it.
+struct Probe {
+    requests: std::process::ChildStdin,
+    answers: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Probe {
+    /// Starts the probe; `fx` kills it if the test fails before it ends.
+    fn start(fx: &mut Fixture) -> (Probe, u32) {
+        use std::process::Stdio;
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["device_probe", "--exact", "--nocapture", "--test-threads=1"])
+            .env(PROBE, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("probe");
+        let probe = Probe {
+            requests: child.stdin.take().expect("stdin"),
+            answers: std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        };
+        let pid = child.id();
+        fx.children.push(child);
+        (probe, pid)
+    }
+
+    /// Sends the requests and checks each answer.
+    fn expect(&mut self, what: &str, expected: &[(&str, &str)]) {
+        use std::io::{BufRead, Write};
+        let batch: Vec<&str> = expected.iter().map(|(request, _)| *request).collect();
+        writeln!(self.requests, "{}", batch.join(" ")).expect("probe stdin");
+        let mut answers = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = self.answers.read_line(&mut line).expect("probe stdout");
+            assert!(n > 0, "the probe ended early ({what})");
+            // The harness may print before the first answer on the same line.
+            let Some((_, answer)) = line.trim_end().split_once(ANSWER) else {
+                continue;
+            };
+            if answer == "end" {
+                break;
+            }
+            answers.push(answer.to_string());
+        }
+        let expected: Vec<String> = expected
+            .iter()
+            .map(|(request, answer)| format!("{request} {answer}"))
+            .collect();
+        assert_eq!(answers, expected, "{what}");
+    }
+}
+
+/// The names of the device programs attached to the group itself.
+fn device_programs(group: &Path) -> Vec<String> {
+    use berth_sys::bpf;
+    use std::os::fd::AsFd;
+    let dir = File::open(group).expect("group dir");
+    let mut names: Vec<String> = bpf::prog_query(dir.as_fd(), bpf::BPF_CGROUP_DEVICE)
+        .expect("BPF_PROG_QUERY")
+        .into_iter()
+        .map(|id| {
+            let prog = bpf::prog_get_fd_by_id(id).expect("BPF_PROG_GET_FD_BY_ID");
+            bpf::prog_name(prog.as_fd()).expect("program name")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn rule(allow: bool, kind: char, major: i64, minor: Option<i64>, access: &str) -> DeviceRule {
+    DeviceRule {
+        allow,
+        kind,
+        major: Some(major),
+        minor,
+        access: access.into(),
+    }
+}
+
+fn all(allow: bool) -> DeviceRule {
+    DeviceRule {
+        allow,
+        kind: 'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    }
+}
+
+fn devices(rules: Vec<DeviceRule>) -> Resources {
+    Resources {
+        devices: rules,
+        ..Resources::default()
+    }
+}
+
+/// Docker's rules for an unprivileged container, as berthd builds them.
+fn docker_default() -> Vec<DeviceRule> {
+    let any_of = |kind| DeviceRule {
+        allow: true,
+        kind,
+        major: None,
+        minor: None,
+        access: "m".into(),
+    };
+    let mut rules = vec![all(false), any_of('c'), any_of('b')];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(rule(true, 'c', major, Some(minor), "rwm"));
+    }
+    rules.push(rule(true, 'c', 136, None, "rwm"));
+    rules.push(rule(true, 'c', 10, Some(200), "rwm"));
+    rules
+}
+
+#[test]
+fn device_rules_become_an_ebpf_program_on_the_group() {
+    const OK: &str = "ok";
+    const EPERM: &str = "errno 1";
+    if !is_root() {
+        eprintln!("skipped: loading BPF programs and moving processes between groups needs root");
+        return;
+    }
+    let mut fx = Fixture::mount_cgroup2();
+    let root = fx.mount.path().to_path_buf();
+    let parent_name = unique("berth-it-dev");
+    let leaf = root.join(&parent_name).join("ctr");
+    fx.dirs = vec![leaf.clone(), root.join(&parent_name)];
+    let cg = Hierarchy::v2(root.clone())
+        .cgroup(&format!("/{parent_name}/ctr"))
+        .unwrap();
+    cg.create().unwrap();
+    let nodes = tempfile::tempdir().expect("temp dir for mknod");
+    let node = nodes.path().join("node");
+    let mknod = |major: u32, minor: u32| format!("m:{major}:{minor}:{}", node.display());
+    let (mknod_null, mknod_zero, mknod_kmsg) = (mknod(1, 3), mknod(1, 5), mknod(1, 11));
+
+    // Deny all, allow /dev/null: the program is attached before any process joins.
+    cg.apply(&devices(vec![
+        all(false),
+        rule(true, 'c', 1, Some(3), "rwm"),
+    ]))
+    .unwrap();
+    assert_eq!(device_programs(&leaf), ["berth_devices"]);
+    let (mut probe, pid) = Probe::start(&mut fx);
+    cg.add_process(pid as i32).unwrap();
+    probe.expect(
+        "only /dev/null",
+        &[
+            ("w:/dev/null", OK),
+            ("r:/dev/null", OK),
+            ("w:/dev/zero", EPERM),
+            ("r:/dev/zero", EPERM),
+            ("w:/dev/full", EPERM),
+            (&mknod_null, OK),
+            (&mknod_zero, EPERM),
+        ],
+    );
+
+    // Someone else's program on the same group: it stays through berth's updates.
+    let other = attach_allow_all(&leaf, "other");
+
+    // docker update: /dev/zero too, /dev/full read-only. The new program replaces the
+    // old one instead of adding to it.
+    cg.apply(&devices(vec![
+        all(false),
+        rule(true, 'c', 1, Some(3), "rwm"),
+        rule(true, 'c', 1, Some(5), "rwm"),
+        rule(true, 'c', 1, Some(7), "r"),
+    ]))
+    .unwrap();
+    assert_eq!(device_programs(&leaf), ["berth_devices", "other"]);
+    probe.expect(
+        "after the update",
+        &[
+            ("w:/dev/null", OK),
+            ("w:/dev/zero", OK),
+            ("r:/dev/full", OK),
+            ("w:/dev/full", EPERM),
+            (&mknod_zero, OK),
+        ],
+    );
+
+    // A later rule overrides an earlier one for the access it names, as on v1.
+    cg.apply(&devices(vec![
+        all(false),
+        rule(true, 'c', 1, None, "rwm"),
+        rule(false, 'c', 1, Some(5), "w"),
+    ]))
+    .unwrap();
+    probe.expect(
+        "a later deny",
+        &[
+            ("w:/dev/full", OK),
+            ("r:/dev/zero", OK),
+            ("w:/dev/zero", EPERM),
+        ],
+    );
+
+    // Docker's default list, as the daemon gives it for an unprivileged container.
+    cg.apply(&devices(docker_default())).unwrap();
+    let defaults = [
+        ("w:/dev/null", OK),
+        ("w:/dev/zero", OK),
+        ("r:/dev/urandom", OK),
+        ("r:/dev/kmsg", EPERM),
+        (&mknod_kmsg, OK),
+    ];
+    probe.expect("Docker's defaults", &defaults);
+    // An update that names no devices leaves them as they are.
+    cg.apply(&Resources::default()).unwrap();
+    assert_eq!(device_programs(&leaf), ["berth_devices", "other"]);
+    probe.expect("after an update without devices", &defaults);
+
+    // --privileged: every device, so no berth program at all.
+    cg.apply(&devices(vec![all(true)])).unwrap();
+    assert_eq!(device_programs(&leaf), ["other"]);
+    probe.expect(
+        "privileged",
+        &[("r:/dev/kmsg", OK), ("w:/dev/full", OK), (&mknod_zero, OK)],
+    );
+    drop(other);
+
+    // The probe ends when its stdin closes; then the group can go.
+    drop(probe);
+    let status = wait_exit(&mut fx.children[0], "the probe");
+    assert!(status.success(), "probe: {status}");
+    cg.remove().unwrap();
+    std::fs::remove_dir(root.join(&parent_name)).unwrap();
+}
+
+/// Loads `return 1` under `name` and attaches it to the group as another manager
+/// would. The group keeps it attached after the descriptor is closed.
+fn attach_allow_all(group: &Path, name: &str) -> std::os::fd::OwnedFd {
+    use berth_sys::bpf;
+    use std::os::fd::AsFd;
+    // mov32 r0, 1; exit
+    let insns = [
+        bpf::Insn::new(0xb4, 0, 0, 0, 1),
+        bpf::Insn::new(0x95, 0, 0, 0, 0),
+    ];
+    let prog = bpf::prog_load_cgroup_device(&insns, "GPL", name).expect("load");
+    let dir = File::open(group).expect("group dir");
+    bpf::prog_attach(
+        dir.as_fd(),
+        prog.as_fd(),
+        bpf::BPF_CGROUP_DEVICE,
+        bpf::BPF_F_ALLOW_MULTI,
+    )
+    .expect("attach");
+    prog
 }

@@ -362,7 +362,9 @@ fn run(args: &Args) -> Result<(), String> {
             let i = polled[k];
             let c = &mut clients[i];
             match c.stream.read(&mut buf) {
-                Ok(0) if c.stdin && !(args.stdin_once && !tty) => gone.push(i),
+                // Docker's StdinOnce only closes the program's stdin; otherwise the
+                // client's session ends here and stdin stays open for the next one.
+                Ok(0) if c.stdin && (tty || !args.stdin_once) => gone.push(i),
                 Ok(0) => {
                     if c.stdin {
                         stdin_w = None; // closing stdin tells the program input ended

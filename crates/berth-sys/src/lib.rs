@@ -1,6 +1,7 @@
 //! Safe wrappers around the system calls whose Rust bindings are `unsafe`.
 //! Every `unsafe` block of berth is in this crate, each with the invariant it relies on.
 
+pub mod bpf;
 pub mod idmap;
 
 use nix::unistd::ForkResult;
