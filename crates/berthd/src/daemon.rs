@@ -17,6 +17,7 @@ pub struct Daemon {
     pub config: Config,
     pub images: ImageStore,
     pub containers: Arc<Containers>,
+    pub networks: crate::networks::Networks,
     pub execs: crate::containers::exec::Execs,
     pub events: Arc<EventBus>,
     /// Persistent engine id (`/info` `ID`), kept in the data root.
@@ -96,10 +97,13 @@ impl Daemon {
             },
             config.userns_remap.as_deref(),
         )?);
+        let networks =
+            crate::networks::Networks::open(&config.data_root, &crate::host::ipv4_routes())?;
         Ok(Daemon {
             config,
             images,
             containers,
+            networks,
             execs: Default::default(),
             events,
             engine_id,
@@ -131,6 +135,21 @@ impl Daemon {
             attrs.insert(k.to_string(), v.clone());
         }
         self.events.publish("container", action, &r.id, attrs);
+    }
+
+    pub fn network_event(
+        &self,
+        n: &crate::networks::NetworkRecord,
+        action: &str,
+        extra: &[(&str, String)],
+    ) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), n.name.clone());
+        attrs.insert("type".to_string(), n.driver.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.publish("network", action, &n.id, attrs);
     }
 
     fn exit_hook(self: &Arc<Self>) -> crate::containers::ExitHook {

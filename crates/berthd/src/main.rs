@@ -8,6 +8,7 @@ mod daemon;
 mod events;
 mod health;
 mod host;
+mod networks;
 mod pidwatch;
 
 use std::os::unix::fs::PermissionsExt;

@@ -4,6 +4,7 @@
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod operations;
 pub mod query;
 mod stats;
@@ -144,6 +145,13 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route(
             "/containers/{id}/{action}",
             axum::routing::any(containers::not_found_container),
+        )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::delete),
         )
         .route("/images/json", get(images::list))
         .route("/images/load", post(images::load))

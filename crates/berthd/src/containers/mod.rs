@@ -110,6 +110,24 @@ pub struct Record {
     /// The ID maps of its user namespace under `--userns-remap` (`None`: the host's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns: Option<userns::IdMaps>,
+    /// Its attachments to networks while it runs, by network name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+}
+
+/// A running container's attachment to one network (Docker's endpoint).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+    pub mac: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The host end of its veth pair.
+    pub host_ifname: String,
 }
 
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -685,6 +703,7 @@ impl Containers {
             restart_count: 0,
             manual_stop: false,
             userns,
+            endpoints: Default::default(),
         };
         // The record directory is built under a temporary name and renamed in whole.
         let tmp = berth_store::temp_path(&self.root, "create");

@@ -1,0 +1,139 @@
+//! `/networks`: list, inspect, create, remove and prune Docker networks.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{json, Value};
+
+use super::query::Query;
+use super::{json_response, ApiError, ApiResult};
+use crate::daemon::Daemon;
+use crate::networks::{NetworkError, NetworkRecord};
+
+impl From<NetworkError> for ApiError {
+    fn from(e: NetworkError) -> ApiError {
+        ApiError::from_kind(e)
+    }
+}
+
+/// The network's endpoints as inspect shows them (`Containers`), from the containers'
+/// records.
+fn endpoints(d: &Daemon, net: &NetworkRecord) -> Value {
+    let mut out = serde_json::Map::new();
+    for c in d.containers.all() {
+        let rec = c.record();
+        if let Some(ep) = rec.endpoints.get(&net.name) {
+            out.insert(
+                rec.id.clone(),
+                json!({
+                    "Name": rec.name,
+                    "EndpointID": ep.endpoint_id,
+                    "MacAddress": ep.mac,
+                    "IPv4Address": format!("{}/{}", ep.ip, ep.prefix),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+fn matches(f: &super::query::Filters, n: &NetworkRecord) -> bool {
+    let name_ok =
+        f.get("name").is_empty() || f.get("name").iter().any(|x| n.name.contains(x.as_str()));
+    let id_ok = f.get("id").is_empty() || f.get("id").iter().any(|x| n.id.starts_with(x.as_str()));
+    let kind = if n.predefined() { "builtin" } else { "custom" };
+    name_ok
+        && id_ok
+        && f.matches_exact("driver", &n.driver)
+        && f.matches_exact("type", kind)
+        && f.matches_exact("scope", "local")
+        && f.match_labels("label", &n.labels)
+}
+
+pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiResult {
+    let f = Query::parse(raw.as_deref()).filters()?;
+    f.validate(&["name", "id", "driver", "type", "scope", "label", "dangling"])?;
+    let dangling = f.bool_value("dangling")?;
+    let used: Vec<String> = d
+        .containers
+        .all()
+        .iter()
+        .flat_map(|c| c.record().endpoints.keys().cloned().collect::<Vec<_>>())
+        .collect();
+    let list: Vec<Value> = d
+        .networks
+        .all()
+        .into_iter()
+        .filter(|n| matches(&f, n))
+        .filter(|n| match dangling {
+            None => true,
+            Some(want) => want == (!n.predefined() && !used.contains(&n.name)),
+        })
+        .map(|n| n.to_api(Some(json!({}))))
+        .collect();
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+    let n = d.networks.get(&id)?;
+    let eps = endpoints(&d, &n);
+    Ok(json_response(StatusCode::OK, &n.to_api(Some(eps))))
+}
+
+pub async fn create(State(d): State<Arc<Daemon>>, body: axum::body::Bytes) -> ApiResult {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let n = d.networks.create(&body, &crate::host::ipv4_routes())?;
+    d.network_event(&n, "create", &[]);
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"Id": n.id, "Warning": ""}),
+    ))
+}
+
+pub async fn delete(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {
+    let n = d.networks.get(&id)?;
+    remove(&d, &n).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove(d: &Arc<Daemon>, n: &NetworkRecord) -> Result<(), ApiError> {
+    if !n.predefined()
+        && d.containers
+            .all()
+            .iter()
+            .any(|c| c.record().endpoints.contains_key(&n.name))
+    {
+        return Err(ApiError::new(
+            berth_errors::ErrorKind::Forbidden,
+            format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.name, n.id
+            ),
+        ));
+    }
+    d.networks.remove(n)?;
+    d.network_event(n, "destroy", &[]);
+    Ok(())
+}
+
+pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiResult {
+    let f = Query::parse(raw.as_deref()).filters()?;
+    f.validate(&["label", "until"])?;
+    let mut deleted = Vec::new();
+    for n in d.networks.all() {
+        if n.predefined() || !f.match_labels("label", &n.labels) {
+            continue;
+        }
+        if remove(&d, &n).await.is_ok() {
+            deleted.push(n.name.clone());
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"NetworksDeleted": deleted}),
+    ))
+}
