@@ -22,6 +22,28 @@ impl From<containers::ContainerError> for ApiError {
     }
 }
 
+/// The network a new container names (`--network`), checked to exist, and what its
+/// files need from it.
+fn network_context(d: &Daemon, body: &Value) -> Result<containers::NetContext, ApiError> {
+    let mode = body
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let named = match mode {
+        "" | "default" | "bridge" | "host" | "none" => None,
+        m if m.starts_with("container:") => None,
+        name => Some(d.networks.get(name)?),
+    };
+    Ok(containers::NetContext {
+        embedded_dns: named.is_some_and(|n| !n.predefined()),
+        host_gateway: d
+            .networks
+            .get("bridge")
+            .ok()
+            .and_then(|b| b.subnets.first().map(|s| s.gateway)),
+    })
+}
+
 pub async fn create(
     State(d): State<Arc<Daemon>>,
     RawQuery(raw): RawQuery,
@@ -41,7 +63,8 @@ pub async fn create(
         ));
     }
     let img = d.images.lookup(image)?;
-    let rec = d.containers.create(&body, q.get("name"), &img)?;
+    let net = network_context(&d, &body)?;
+    let rec = d.containers.create(&body, q.get("name"), &img, &net)?;
     // A start usually follows within milliseconds (`docker run`).
     d.containers.prime_cgroup_join();
     d.container_event(&rec, "create", &[]);

@@ -9,6 +9,7 @@
 //! through a pidfd, so containers keep running while berthd restarts.
 
 pub mod exec;
+pub mod netfiles;
 pub mod resources;
 pub mod seccomp;
 pub mod spec;
@@ -113,6 +114,15 @@ pub struct Record {
     /// Its attachments to networks while it runs, by network name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+}
+
+/// What a new container needs to know of the networks.
+#[derive(Debug, Default, Clone)]
+pub struct NetContext {
+    /// It is on a user-defined network: the embedded resolver is its nameserver.
+    pub embedded_dns: bool,
+    /// The default bridge's gateway (`--add-host NAME:host-gateway`).
+    pub host_gateway: Option<std::net::Ipv4Addr>,
 }
 
 /// A running container's attachment to one network (Docker's endpoint).
@@ -555,6 +565,7 @@ impl Containers {
         body: &Value,
         name: Option<&str>,
         image: &berth_image::Image,
+        net: &NetContext,
     ) -> Result<Record> {
         let id = berth_store::random_hex(32);
         let name = match name
@@ -680,6 +691,11 @@ impl Containers {
         host_config.insert("Runtime".into(), json!(runtime));
         let userns = self.userns_for(&host_config)?;
         let host_config = Value::Object(host_config);
+        let extra_hosts = netfiles::extra_hosts(
+            &host_config,
+            net.host_gateway.map(|g| g.to_string()).as_deref(),
+        )
+        .map_err(ContainerError::Invalid)?;
         seccomp::check_host_config(&host_config).map_err(ContainerError::Invalid)?;
         let rec = Record {
             schema: RECORD_SCHEMA,
@@ -717,18 +733,12 @@ impl Containers {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             std::fs::write(tmp.join("hostname"), format!("{hostname}\n"))?;
+            std::fs::write(tmp.join("hosts"), netfiles::hosts(&extra_hosts, None))?;
+            let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             std::fs::write(
-                tmp.join("hosts"),
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+                tmp.join("resolv.conf"),
+                netfiles::resolv_conf(&rec, &host_resolv, net.embedded_dns),
             )?;
-            let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-            // Loopback resolvers of the host are unreachable from the container's namespace.
-            let resolv: String = resolv
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("nameserver 127."))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            std::fs::write(tmp.join("resolv.conf"), resolv)?;
             if log_driver(&rec.host_config) != "none" {
                 std::fs::write(tmp.join(format!("{id}-json.log")), b"")?;
             }
