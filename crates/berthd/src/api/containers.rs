@@ -368,7 +368,7 @@ pub async fn inspect(
             "LowerDir": lower.join(":"), "MergedDir": dir.join("merged"), "UpperDir": dir.join("upper"), "WorkDir": dir.join("work")}},
         "Mounts": [],
         "Config": r.config,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""},
+        "NetworkSettings": network_settings(&d, &r),
     });
     if want_size {
         let (rw, rootfs) = sizes(&d, &r);
@@ -376,6 +376,75 @@ pub async fn inspect(
         out["SizeRootFs"] = json!(rootfs);
     }
     Ok(json_response(StatusCode::OK, &out))
+}
+
+/// The networks a container is attached to (or will be, while it does not run): its
+/// `NetworkMode`'s network and any it was connected to.
+pub fn network_names(r: &Record) -> Vec<String> {
+    let mode = r
+        .host_config
+        .get("NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let mut names: Vec<String> = match mode {
+        "" | "default" | "bridge" => vec!["bridge".into()],
+        m if m.starts_with("container:") => Vec::new(),
+        m => vec![m.to_string()],
+    };
+    for n in r.endpoints.keys() {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
+}
+
+/// Docker's `NetworkSettings`: one entry per network, filled while the container runs;
+/// the top-level address fields describe the default bridge only.
+fn network_settings(d: &Daemon, r: &Record) -> Value {
+    let mut networks = serde_json::Map::new();
+    for name in network_names(r) {
+        let ep = r.endpoints.get(&name);
+        let network_id = ep.map(|e| e.network_id.clone()).unwrap_or_default();
+        networks.insert(
+            name.clone(),
+            json!({
+                "IPAMConfig": null, "Links": null,
+                "Aliases": ep.filter(|e| !e.aliases.is_empty()).map(|e| e.aliases.clone()),
+                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+                "DriverOpts": null, "GwPriority": 0,
+                "NetworkID": network_id,
+                "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": ep.map_or(0, |e| e.prefix),
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": ep.map(|e| {
+                    let mut n = vec![r.name.clone(), r.id[..12].to_string()];
+                    n.extend(e.aliases.iter().cloned());
+                    n
+                }).filter(|_| name != "bridge"),
+            }),
+        );
+    }
+    let bridge = r.endpoints.get("bridge");
+    let running = r.state.status == "running" && r.state.pid > 0;
+    json!({
+        "Bridge": "",
+        "SandboxID": if running { r.id.clone() } else { String::new() },
+        "SandboxKey": if running && !r.endpoints.is_empty() { d.containers.netns_path(&r.id).display().to_string() } else { String::new() },
+        "Ports": {},
+        "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": bridge.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": bridge.map_or(0, |e| e.prefix),
+        "IPv6Gateway": "",
+        "MacAddress": bridge.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
 }
 
 fn status_text(r: &Record) -> String {

@@ -495,6 +495,11 @@ impl Containers {
             .and_then(|h| h.cgroup(&self.cgroup_path(rec)).ok())
     }
 
+    /// Where the container's network namespace is bind-mounted while it runs.
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.exec_root_base.join("netns").join(id)
+    }
+
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.dir(id).join(format!("{id}-json.log"))
     }
