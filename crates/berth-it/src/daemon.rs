@@ -35,6 +35,9 @@ pub struct Daemon {
     pub work: PathBuf,
     /// Extra flags appended to the standard ones by [`Daemon::spawn`].
     pub extra_args: Vec<OsString>,
+    /// The daemon's own network namespace (bind-mounted here), so its bridges, firewall
+    /// table and container networks never meet another test's or the host's.
+    pub netns: PathBuf,
     child: Option<Child>,
 }
 
@@ -62,9 +65,23 @@ impl Daemon {
             docker_config: root.join("docker-config"),
             work: root.join("work"),
             extra_args: Vec::new(),
+            // Outside the daemon's directory: tests assert nothing stays mounted there.
+            netns: std::env::temp_dir().join(format!(
+                "berth-it-netns-{}",
+                root.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )),
             child: None,
             dir,
         };
+        std::fs::write(&d.netns, b"").expect("create the netns file");
+        let made = Command::new("unshare")
+            .arg(format!("--net={}", d.netns.display()))
+            .args(["ip", "link", "set", "lo", "up"])
+            .status()
+            .expect("run unshare");
+        assert!(made.success(), "unshare --net failed: {made}");
         std::fs::write(&d.config_file, "{}\n").expect("write daemon.json");
         std::fs::create_dir_all(&d.docker_config).expect("create docker config dir");
         std::fs::create_dir_all(&d.work).expect("create work dir");
@@ -108,9 +125,26 @@ impl Daemon {
         v
     }
 
-    /// `berthd` with stdout/stderr appended to the log and no arguments.
+    /// `berthd` (in the daemon's network namespace) with stdout/stderr appended to the
+    /// log and no arguments.
     pub fn berthd(&self) -> Command {
-        self.logged(berthd_bin())
+        let mut c = self.logged("nsenter");
+        c.arg(format!("--net={}", self.netns.display()))
+            .arg(berthd_bin());
+        c
+    }
+
+    /// A program run in the daemon's network namespace, which plays the host's part for
+    /// networking tests (its bridges, published ports, the containers' gateway).
+    pub fn on_host<I, S>(&self, program: &str, args: I) -> Cli
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Cli::new("nsenter")
+            .arg(format!("--net={}", self.netns.display()))
+            .arg(program)
+            .args(args)
     }
 
     /// Any program with stdout/stderr appended to the daemon log.
@@ -466,6 +500,8 @@ impl Drop for Daemon {
         }
         self.kill9();
         reap_leftovers(self.dir.path());
+        let _ = Command::new("umount").arg("-l").arg(&self.netns).output();
+        let _ = std::fs::remove_file(&self.netns);
         if std::thread::panicking() {
             eprintln!(
                 "--- berthd log of {} (tail)\n{}",

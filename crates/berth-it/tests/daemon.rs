@@ -284,6 +284,7 @@ fn defaults_apply_without_flags() {
     );
     let mut cmd = d.logged("unshare");
     cmd.args([
+        "--net",
         "--mount",
         "--propagation",
         "private",

@@ -13,18 +13,20 @@ use oci_spec::runtime::{Process, Spec};
 use crate::init::{self, Plan};
 use crate::{sys, RuntimeError, Stdio};
 
-/// Namespaces in the order they are joined: the user namespace first, because the others
-/// belong to it and joining them needs its capabilities; the mount namespace last,
-/// because joining it changes the root and `/proc/<pid>/ns` of the others is opened
-/// before.
+/// Namespaces in the order they are joined. The caller is root on the host, which may
+/// join any of them while still in the host's user namespace, including one the daemon
+/// made (owned by the host's user namespace, so not joinable from inside the
+/// container's); the user namespace therefore comes last. The mount namespace comes
+/// after the others because joining it changes the root, and `/proc/<pid>/ns` of all of
+/// them is opened before.
 const NAMESPACES: &[(&str, CloneFlags)] = &[
-    ("user", CloneFlags::CLONE_NEWUSER),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),
     ("net", CloneFlags::CLONE_NEWNET),
     ("pid", CloneFlags::CLONE_NEWPID),
     ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
 ];
 
 /// Starts `process` inside the container whose init is `container_pid`, described by the

@@ -49,6 +49,9 @@ pub(crate) struct Plan {
     /// `/proc/<pid>/uid_map` and `gid_map` contents for a new user namespace.
     pub uid_map: String,
     pub gid_map: String,
+    /// Set by stage one: the namespaces given by path (but mount, PID and user) were
+    /// joined before the user namespace, with the host's privileges.
+    pub joined_early: bool,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -229,6 +232,7 @@ impl Plan {
             ));
         }
         Ok(Plan {
+            joined_early: false,
             uid_map,
             gid_map,
             namespaces,
@@ -398,11 +402,23 @@ pub(crate) fn set_oom_score_adj(plan: &Plan) -> Result<(), RuntimeError> {
 /// become its root, then enter the PID namespace, which a new one is then owned by the
 /// user namespace (so init may mount /proc). The caller forks init next.
 pub(crate) fn enter_user_namespace(
-    plan: &Plan,
+    plan: &mut Plan,
     userns: Option<&PathBuf>,
     to_creator: &OwnedFd,
     from_creator: &OwnedFd,
 ) -> Result<(), RuntimeError> {
+    // Namespaces given by path belong to their own user namespace (the host's, for the
+    // network namespace the daemon made): joining them needs the privileges we still
+    // have now and would lack inside the new user namespace.
+    for (flag, path) in &plan.namespaces {
+        if let (Some(path), false) = (path, is_joined_in_stages(*flag)) {
+            let f = std::fs::File::open(path).map_err(|e| {
+                RuntimeError::InvalidSpec(format!("namespace {}: {e}", path.display()))
+            })?;
+            nix::sched::setns(f, *flag).map_err(sys(format!("setns {}", path.display())))?;
+        }
+    }
+    plan.joined_early = true;
     match userns {
         Some(path) => {
             let f = std::fs::File::open(path)
@@ -434,6 +450,14 @@ pub(crate) fn enter_user_namespace(
     }
 }
 
+/// Namespaces the stages enter themselves, in their own order: PID and user by stage one
+/// or the creator, mount by init (after the others, see [`setup`]).
+fn is_joined_in_stages(flag: CloneFlags) -> bool {
+    flag == CloneFlags::CLONE_NEWPID
+        || flag == CloneFlags::CLONE_NEWUSER
+        || flag == CloneFlags::CLONE_NEWNS
+}
+
 fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
     attach_stdio(plan, &mut stdio)?;
 
@@ -446,6 +470,7 @@ fn setup(plan: &Plan, mut stdio: Stdio) -> Result<(), RuntimeError> {
             continue; // entered before init was forked
         }
         match path {
+            Some(_) if plan.joined_early && !is_joined_in_stages(*flag) => {}
             Some(p) => joins.push((*flag, p)),
             None => new_flags |= *flag,
         }

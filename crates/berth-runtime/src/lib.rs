@@ -245,7 +245,7 @@ pub fn create(spec: &Spec, bundle: &Path, stdio: Stdio) -> Result<Created, Runti
 /// Stage one (see [`create`]): enters the namespaces init must be created in, forks
 /// init, tells the creator its pid and exits. Never returns.
 fn stage_one(
-    plan: init::Plan,
+    mut plan: init::Plan,
     userns: Option<PathBuf>,
     stdio: Stdio,
     start: OwnedFd,
@@ -253,7 +253,9 @@ fn stage_one(
     to_creator: OwnedFd,
     from_creator: OwnedFd,
 ) -> ! {
-    if let Err(e) = init::enter_user_namespace(&plan, userns.as_ref(), &to_creator, &from_creator) {
+    if let Err(e) =
+        init::enter_user_namespace(&mut plan, userns.as_ref(), &to_creator, &from_creator)
+    {
         init::report(&report, &e.to_string());
         std::process::exit(1);
     }

@@ -18,6 +18,10 @@ pub struct Daemon {
     pub images: ImageStore,
     pub containers: Arc<Containers>,
     pub networks: crate::networks::Networks,
+    /// Embedded DNS servers of running containers on user-defined networks.
+    pub dns: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// NAT, isolation and published ports for bridge networks.
+    pub firewall: Box<dyn berth_network::firewall::FirewallDriver>,
     pub execs: crate::containers::exec::Execs,
     pub events: Arc<EventBus>,
     /// Persistent engine id (`/info` `ID`), kept in the data root.
@@ -104,6 +108,8 @@ impl Daemon {
             images,
             containers,
             networks,
+            firewall: crate::plumbing::firewall_driver(),
+            dns: Default::default(),
             execs: Default::default(),
             events,
             engine_id,
@@ -156,6 +162,16 @@ impl Daemon {
         let d = Arc::downgrade(self);
         Arc::new(move |rec: Record| {
             let Some(d) = d.upgrade() else { return };
+            // As Docker: a stopped container holds no address and no interface.
+            d.stop_dns(&rec.id);
+            d.detach_networks(&rec);
+            let rec = match d.containers.get(&rec.id) {
+                Ok(c) => d
+                    .containers
+                    .update(&c, |r| r.endpoints.clear())
+                    .unwrap_or(rec),
+                Err(_) => rec,
+            };
             if rec.state.oom_killed {
                 d.container_event(&rec, "oom", &[]);
             }
@@ -251,13 +267,28 @@ impl Daemon {
     pub async fn start_container(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ApiError> {
         let rec = c.record();
         let lower = self.images.layer_dirs(&rec.image_id)?;
-        match self.containers.start(c, lower, self.exit_hook()).await {
+        let (netns, endpoints) = {
+            let d = self.clone();
+            let r = rec.clone();
+            tokio::task::spawn_blocking(move || d.attach_networks(&r)).await??
+        };
+        // Recorded before the start, so that any exit path finds what to undo.
+        let rec = self.containers.update(c, |r| r.endpoints = endpoints)?;
+        self.write_own_hosts_entry(&rec);
+        match self
+            .containers
+            .start(c, lower, netns.as_deref(), self.exit_hook())
+            .await
+        {
             Ok(rec) => {
+                self.serve_dns(&rec);
                 self.container_event(&rec, "start", &[]);
                 crate::health::monitor(self, c.clone());
                 Ok(())
             }
             Err(e) => {
+                self.detach_networks(&c.record());
+                let _ = self.containers.update(c, |r| r.endpoints.clear());
                 // Docker removes an auto-remove container that failed to start.
                 if rec
                     .host_config
@@ -307,6 +338,8 @@ impl Daemon {
             }
             self.containers.stop(c, Some(0)).await?;
         }
+        self.stop_dns(&rec.id);
+        self.detach_networks(&c.record());
         self.containers.remove(c)?;
         self.execs.forget_container(&rec.id);
         self.backoff
@@ -337,8 +370,15 @@ impl Daemon {
     /// After a restart: containers whose shim still runs are watched again; the others
     /// get the exit their shim recorded.
     pub fn restore(self: &Arc<Self>) {
+        self.apply_firewall();
+        self.heal_firewall();
         for c in self.containers.all() {
             let rec = c.record();
+            if rec.state.status != "running" && !rec.endpoints.is_empty() {
+                // It died while the daemon was down, before its network was undone.
+                self.detach_networks(&rec);
+                let _ = self.containers.update(&c, |r| r.endpoints.clear());
+            }
             let (name, _) = policy(&rec);
             if rec.state.status == "restarting"
                 || (rec.state.status == "exited"
@@ -369,6 +409,7 @@ impl Daemon {
                 );
                 if alive {
                     crate::health::monitor(self, c.clone());
+                    self.serve_dns(&rec);
                 }
             }
         }

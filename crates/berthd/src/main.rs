@@ -5,11 +5,13 @@ mod api;
 mod config;
 mod containers;
 mod daemon;
+mod dns;
 mod events;
 mod health;
 mod host;
 mod networks;
 mod pidwatch;
+mod plumbing;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -391,7 +391,10 @@ pub fn network_names(r: &Record) -> Vec<String> {
         m if m.starts_with("container:") => Vec::new(),
         m => vec![m.to_string()],
     };
-    for n in r.endpoints.keys() {
+    if mode == "none" || mode == "host" {
+        return names;
+    }
+    for n in r.endpoints.keys().chain(r.endpoint_config.keys()) {
         if !names.contains(n) {
             names.push(n.clone());
         }
@@ -601,7 +604,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
             "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
             "Ports": [], "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
             "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
-            "NetworkSettings": {"Networks": {}}, "Mounts": [],
+            "NetworkSettings": {"Networks": network_settings(&d, &r)["Networks"].clone()}, "Mounts": [],
         });
         if want_size {
             let (rw, rootfs) = sizes(&d, &r);

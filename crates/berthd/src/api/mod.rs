@@ -149,6 +149,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route(
             "/networks/{id}",
             get(networks::inspect).delete(networks::delete),

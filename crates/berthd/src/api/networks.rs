@@ -116,8 +116,120 @@ async fn remove(d: &Arc<Daemon>, n: &NetworkRecord) -> Result<(), ApiError> {
         ));
     }
     d.networks.remove(n)?;
+    d.network_removed(n);
     d.network_event(n, "destroy", &[]);
     Ok(())
+}
+
+fn container_of(d: &Daemon, body: &Value) -> Result<Arc<crate::containers::Container>, ApiError> {
+    let name = body.get("Container").and_then(Value::as_str).unwrap_or("");
+    Ok(d.containers.get(name)?)
+}
+
+pub async fn connect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let n = d.networks.get(&id)?;
+    let c = container_of(&d, &body)?;
+    let _op = c.op.lock().await;
+    let rec = c.record();
+    if n.driver != "bridge" {
+        return Err(ApiError::new(
+            berth_errors::ErrorKind::Forbidden,
+            format!(
+                "container cannot be disconnected from host network or connected to host network"
+            ),
+        ));
+    }
+    if crate::api::containers::network_names(&rec).contains(&n.name) {
+        return Err(ApiError::new(
+            berth_errors::ErrorKind::Forbidden,
+            format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            ),
+        ));
+    }
+    let cfg = body
+        .get("EndpointConfig")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}));
+    let rec = d.containers.update(&c, |r| {
+        r.endpoint_config.insert(n.name.clone(), cfg.clone());
+    })?;
+    if rec.state.status == "running" {
+        let ep = {
+            let d2 = d.clone();
+            let (r, n2) = (rec.clone(), n.clone());
+            tokio::task::spawn_blocking(move || d2.connect_running(&r, &n2)).await?
+        };
+        let ep = match ep {
+            Ok(ep) => ep,
+            Err(e) => {
+                let _ = d.containers.update(&c, |r| {
+                    r.endpoint_config.remove(&n.name);
+                });
+                return Err(e.into());
+            }
+        };
+        let rec = d.containers.update(&c, |r| {
+            r.endpoints.insert(n.name.clone(), ep.clone());
+        })?;
+        if !d
+            .dns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&rec.id)
+        {
+            d.serve_dns(&rec);
+        }
+    }
+    d.network_event(&n, "connect", &[("container", rec.id.clone())]);
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn disconnect(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let n = d.networks.get(&id)?;
+    let c = container_of(&d, &body)?;
+    let _op = c.op.lock().await;
+    let rec = c.record();
+    if !crate::api::containers::network_names(&rec).contains(&n.name) {
+        return Err(ApiError::new(
+            berth_errors::ErrorKind::Forbidden,
+            format!(
+                "container {} is not connected to network {}",
+                rec.id, n.name
+            ),
+        ));
+    }
+    if let Some(ep) = rec.endpoints.get(&n.name) {
+        d.disconnect_running(&rec, &n, ep);
+    }
+    let rec = d.containers.update(&c, |r| {
+        r.endpoints.remove(&n.name);
+        r.endpoint_config.remove(&n.name);
+        // Leaving the network its mode names leaves it with none, as in Docker.
+        if r.host_config
+            .get("NetworkMode")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m == n.name || (n.name == "bridge" && matches!(m, "default" | "")))
+        {
+            r.host_config["NetworkMode"] = json!("none");
+        }
+    })?;
+    d.network_event(&n, "disconnect", &[("container", rec.id.clone())]);
+    Ok(StatusCode::OK.into_response())
 }
 
 pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiResult {

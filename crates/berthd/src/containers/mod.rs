@@ -114,6 +114,9 @@ pub struct Record {
     /// Its attachments to networks while it runs, by network name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+    /// `NetworkingConfig.EndpointsConfig` as created (`--ip`, `--network-alias`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub endpoint_config: Map<String, Value>,
 }
 
 /// What a new container needs to know of the networks.
@@ -725,6 +728,19 @@ impl Containers {
             manual_stop: false,
             userns,
             endpoints: Default::default(),
+            // "default" is the default bridge's other name.
+            endpoint_config: body
+                .pointer("/NetworkingConfig/EndpointsConfig")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            let k = if k == "default" { "bridge" } else { k.as_str() };
+                            (k.to_string(), v.clone())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         // The record directory is built under a temporary name and renamed in whole.
         let tmp = berth_store::temp_path(&self.root, "create");
@@ -916,6 +932,7 @@ impl Containers {
         self: &Arc<Self>,
         c: &Arc<Container>,
         lower: Vec<PathBuf>,
+        netns: Option<&Path>,
         on_exit: ExitHook,
     ) -> Result<Record> {
         let rec = c.record();
@@ -932,7 +949,7 @@ impl Containers {
         }
         self.prime_cgroup_join();
         let rootfs = self.mount_rootfs(&rec, &lower)?;
-        let result = self.start_shim(c, &rec, &rootfs, on_exit).await;
+        let result = self.start_shim(c, &rec, &rootfs, netns, on_exit).await;
         if result.is_err() {
             self.unmount_rootfs(&rec.id);
             // A runtime that failed half-way may leave its group behind.
@@ -946,6 +963,7 @@ impl Containers {
         c: &Arc<Container>,
         rec: &Record,
         rootfs: &Path,
+        netns: Option<&Path>,
         on_exit: ExitHook,
     ) -> Result<Record> {
         let bundle = self.bundle(&rec.id);
@@ -970,6 +988,10 @@ impl Containers {
         }
         let cgroups_path = self.cgroups.as_ref().map(|_| self.cgroup_path(rec));
         let mut shared = Vec::new();
+        // The namespace the daemon made and plugged into the container's networks.
+        if let Some(ns) = netns {
+            shared.push(("network", ns.to_path_buf()));
+        }
         for (key, kind, proc_name, what) in [
             ("PidMode", "pid", "pid", "PID"),
             ("IpcMode", "ipc", "ipc", "IPC"),

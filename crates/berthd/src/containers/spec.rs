@@ -27,7 +27,18 @@ pub fn merge_config(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| id[..12].to_string());
+        .unwrap_or_else(|| {
+            // Docker: a container on the host's network takes the host's name.
+            if body
+                .pointer("/HostConfig/NetworkMode")
+                .and_then(Value::as_str)
+                == Some("host")
+            {
+                crate::host::hostname()
+            } else {
+                id[..12].to_string()
+            }
+        });
     c.insert("Hostname".into(), json!(hostname));
     c.insert(
         "Domainname".into(),

@@ -1,0 +1,425 @@
+//! Connecting containers to their networks: before the runtime starts, the daemon makes
+//! the container's network namespace (bind-mounted under `<exec-root>/netns/`), takes an
+//! address from the network's IPAM, and plugs a veth pair into the network's bridge; the
+//! runtime spec then joins that namespace by path. At exit, or at `rm`, all of it is
+//! undone. The firewall is one desired state, re-applied after every change.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_network::firewall::{FirewallDriver, FirewallNetwork, FirewallState};
+use berth_network::ipam::{Family, NetworkIpam, PoolConfig};
+use berth_network::link::{self, BridgeConfig, VethConfig};
+use serde_json::Value;
+
+use crate::containers::{ContainerError, Endpoint, Record};
+use crate::daemon::Daemon;
+use crate::networks::NetworkRecord;
+
+fn internal(e: impl std::fmt::Display) -> ContainerError {
+    ContainerError::Internal(e.to_string())
+}
+
+/// The network a container's `NetworkMode` plugs it into, if any: `None` for `host` and
+/// `container:` (no namespace of its own) and `Some(None)` for `none` (a namespace with
+/// only `lo`).
+fn wanted_network(rec: &Record) -> Option<Option<String>> {
+    match rec
+        .host_config
+        .get("NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+    {
+        "host" => None,
+        m if m.starts_with("container:") => None,
+        "none" => Some(None),
+        "" | "default" | "bridge" => Some(Some("bridge".into())),
+        name => Some(Some(name.to_string())),
+    }
+}
+
+/// `EndpointsConfig[<network>].IPAMConfig.IPv4Address` (`--ip`) and `Aliases`.
+fn endpoint_config(rec: &Record, net: &NetworkRecord) -> (Option<Ipv4Addr>, Vec<String>) {
+    let cfg = rec
+        .endpoint_config
+        .get(&net.name)
+        .or_else(|| rec.endpoint_config.get(&net.id));
+    let ip = cfg
+        .and_then(|c| c.pointer("/IPAMConfig/IPv4Address"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok());
+    let aliases = cfg
+        .and_then(|c| c.get("Aliases"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (ip, aliases)
+}
+
+impl Daemon {
+    fn ipam_dir(&self) -> PathBuf {
+        self.config.data_root.join("networks").join("ipam")
+    }
+
+    /// A network's address state, made from its record the first time it is needed.
+    fn ipam(&self, net: &NetworkRecord) -> Result<NetworkIpam, ContainerError> {
+        match NetworkIpam::open(&self.ipam_dir(), &net.id) {
+            Ok(i) => Ok(i),
+            Err(berth_network::NetError::NotFound(_)) => {
+                let pools: Vec<PoolConfig> = net
+                    .subnets
+                    .iter()
+                    .map(|s| PoolConfig {
+                        subnet: format!("{}/{}", s.addr, s.prefix)
+                            .parse()
+                            .expect("a subnet record is a valid CIDR"),
+                        ip_range: s
+                            .range
+                            .map(|(a, p)| format!("{a}/{p}").parse().expect("a valid range")),
+                        gateway: Some(IpAddr::V4(s.gateway)),
+                    })
+                    .collect();
+                NetworkIpam::create(&self.ipam_dir(), &net.id, &net.name, &pools, true)
+                    .map_err(internal)
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Makes the container's namespace and endpoints; returns the namespace's path for the
+    /// runtime spec (`None`: the container uses another namespace). Undoes what it did
+    /// when a step fails.
+    pub fn attach_networks(
+        self: &Arc<Self>,
+        rec: &Record,
+    ) -> Result<(Option<PathBuf>, BTreeMap<String, Endpoint>), ContainerError> {
+        let Some(net_name) = wanted_network(rec) else {
+            return Ok((None, BTreeMap::new()));
+        };
+        let netns = self.containers.netns_path(&rec.id);
+        if let Some(dir) = netns.parent() {
+            std::fs::create_dir_all(dir).map_err(internal)?;
+        }
+        // A namespace left by a crash is replaced.
+        let _ = berth_network::netns::remove_netns(&netns);
+        berth_network::netns::create_netns(&netns).map_err(internal)?;
+        let mut endpoints = BTreeMap::new();
+        // Its `--network`, then those it was connected to while stopped.
+        let mut names: Vec<String> = net_name.into_iter().collect();
+        if !names.is_empty() {
+            for n in rec.endpoint_config.keys() {
+                if !names.contains(n) && self.networks.get(n).is_ok() {
+                    names.push(n.clone());
+                }
+            }
+        }
+        for (i, name) in names.iter().enumerate() {
+            match self.attach_one(rec, name, &netns, &format!("eth{i}")) {
+                Ok(ep) => {
+                    endpoints.insert(name.clone(), ep);
+                }
+                Err(e) => {
+                    let mut partial = rec.clone();
+                    partial.endpoints = endpoints;
+                    self.detach_networks(&partial);
+                    return Err(e);
+                }
+            }
+        }
+        if !endpoints.is_empty() {
+            self.apply_firewall();
+        }
+        Ok((Some(netns), endpoints))
+    }
+
+    fn attach_one(
+        &self,
+        rec: &Record,
+        name: &str,
+        netns: &std::path::Path,
+        ifname: &str,
+    ) -> Result<Endpoint, ContainerError> {
+        let net = self
+            .networks
+            .get(name)
+            .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let subnet = net
+            .subnets
+            .first()
+            .cloned()
+            .ok_or_else(|| ContainerError::Invalid(format!("network {name} has no subnet")))?;
+        let (want_ip, aliases) = endpoint_config(rec, &net);
+        let mut ipam = self.ipam(&net)?;
+        let ip = match want_ip {
+            Some(ip) => ipam.allocate_specific(IpAddr::V4(ip), &rec.id),
+            None => ipam.allocate(Family::V4, &rec.id),
+        }
+        .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let IpAddr::V4(ip) = ip else {
+            return Err(internal("an IPv4 pool gave an IPv6 address"));
+        };
+        let host_ifname = link::host_ifname(&rec.id, &net.id);
+        let plug = || -> Result<[u8; 6], ContainerError> {
+            link::ensure_bridge(&BridgeConfig {
+                name: net.bridge.clone(),
+                mtu: None,
+                ipv4: Some(
+                    format!("{}/{}", subnet.gateway, subnet.prefix)
+                        .parse()
+                        .map_err(internal)?,
+                ),
+                ipv6: None,
+            })
+            .map_err(internal)?;
+            berth_network::sysctl::enable_ip_forward().map_err(internal)?;
+            let mac = match rec
+                .config
+                .get("MacAddress")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+            {
+                Some(m) => parse_mac(m)
+                    .ok_or_else(|| ContainerError::Invalid(format!("invalid MAC address: {m}")))?,
+                None => link::docker_mac(ip),
+            };
+            let mut veth = VethConfig::new(&net.bridge, &host_ifname, netns);
+            veth.container_ifname = ifname;
+            veth.mac = Some(mac);
+            veth.ipv4 = Some(
+                format!("{ip}/{}", subnet.prefix)
+                    .parse()
+                    .map_err(internal)?,
+            );
+            veth.gateway4 = (!net.internal).then_some(subnet.gateway);
+            link::attach_veth(&veth).map_err(internal)?;
+            Ok(mac)
+        };
+        match plug() {
+            Ok(mac) => Ok(Endpoint {
+                network_id: net.id.clone(),
+                endpoint_id: berth_store::random_hex(32),
+                ip,
+                prefix: subnet.prefix,
+                gateway: subnet.gateway,
+                mac: link::format_mac(&mac),
+                aliases,
+                host_ifname,
+            }),
+            Err(e) => {
+                let _ = link::detach_veth(&host_ifname);
+                let _ = ipam.release(IpAddr::V4(ip));
+                Err(e)
+            }
+        }
+    }
+
+    /// `docker network connect` on a running container: one more interface (`ethN`).
+    pub fn connect_running(
+        self: &Arc<Self>,
+        rec: &Record,
+        net: &NetworkRecord,
+    ) -> Result<Endpoint, ContainerError> {
+        let netns = self.containers.netns_path(&rec.id);
+        let ifname = format!("eth{}", rec.endpoints.len());
+        let ep = self.attach_one(rec, &net.name, &netns, &ifname)?;
+        self.apply_firewall();
+        Ok(ep)
+    }
+
+    /// `docker network disconnect` of a running container's endpoint.
+    pub fn disconnect_running(&self, rec: &Record, net: &NetworkRecord, ep: &Endpoint) {
+        if let Err(e) = link::detach_veth(&ep.host_ifname) {
+            tracing::warn!(container = %rec.id, network = %net.name, error = %e, "removing the veth pair");
+        }
+        if let Ok(mut ipam) = self.ipam(net) {
+            let _ = ipam.release(IpAddr::V4(ep.ip));
+        }
+        self.apply_firewall();
+    }
+
+    /// Undoes [`attach_networks`]: every endpoint and the namespace. Safe to repeat, and
+    /// to call for a container that never had any.
+    pub fn detach_networks(&self, rec: &Record) {
+        for (name, ep) in &rec.endpoints {
+            if let Err(e) = link::detach_veth(&ep.host_ifname) {
+                tracing::warn!(container = %rec.id, network = %name, error = %e, "removing the veth pair");
+            }
+            if let Ok(net) = self.networks.get(&ep.network_id) {
+                if let Ok(mut ipam) = self.ipam(&net) {
+                    let _ = ipam.release_owner(&rec.id);
+                }
+            }
+        }
+        let netns = self.containers.netns_path(&rec.id);
+        if let Err(e) = berth_network::netns::remove_netns(&netns) {
+            tracing::warn!(container = %rec.id, error = %e, "removing the network namespace");
+        }
+        if !rec.endpoints.is_empty() {
+            self.apply_firewall();
+        }
+    }
+
+    /// What the firewall should hold now: every bridge network, and the published ports
+    /// of running containers.
+    pub fn firewall_state(&self) -> FirewallState {
+        let networks = self
+            .networks
+            .all()
+            .into_iter()
+            .filter(|n| n.driver == "bridge" && !n.bridge.is_empty())
+            .map(|n| FirewallNetwork {
+                bridge: n.bridge.clone(),
+                subnets: n
+                    .subnets
+                    .iter()
+                    .filter_map(|s| format!("{}/{}", s.addr, s.prefix).parse().ok())
+                    .collect(),
+                internal: n.internal,
+                masquerade: n
+                    .options
+                    .get("com.docker.network.bridge.enable_ip_masquerade")
+                    .and_then(Value::as_str)
+                    != Some("false"),
+            })
+            .collect();
+        FirewallState {
+            networks,
+            ports: Vec::new(),
+        }
+    }
+
+    /// Makes the kernel's rules match [`firewall_state`]; failures are logged (the
+    /// healing loop tries again).
+    pub fn apply_firewall(&self) {
+        let state = self.firewall_state();
+        if let Err(e) = self.firewall.apply(&state) {
+            tracing::warn!(driver = self.firewall.name(), error = %e, "applying firewall rules");
+        }
+    }
+
+    /// Re-applies the rules whenever someone removed them (`nft flush ruleset`, a
+    /// firewall reload), checking once a second.
+    pub fn heal_firewall(self: &Arc<Self>) {
+        let d = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(d) = d.upgrade() else { return };
+                if d.shutdown.is_cancelled() {
+                    return;
+                }
+                let gone = tokio::task::spawn_blocking({
+                    let d = d.clone();
+                    move || !d.firewall.is_present().unwrap_or(true)
+                })
+                .await
+                .unwrap_or(false);
+                if gone {
+                    tracing::info!("firewall rules were removed by someone else; restoring them");
+                    let d2 = d.clone();
+                    let _ = tokio::task::spawn_blocking(move || d2.apply_firewall()).await;
+                }
+            }
+        });
+    }
+
+    /// `/etc/hosts` with the container's own address (its first network's) and hostname,
+    /// rewritten at every start since the address may change.
+    pub fn write_own_hosts_entry(&self, rec: &Record) {
+        let host_gateway = self
+            .networks
+            .get("bridge")
+            .ok()
+            .and_then(|b| b.subnets.first().map(|s| s.gateway.to_string()));
+        let extra =
+            crate::containers::netfiles::extra_hosts(&rec.host_config, host_gateway.as_deref())
+                .unwrap_or_default();
+        let hostname = rec
+            .config
+            .get("Hostname")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let own_ip = rec.endpoints.values().next().map(|e| e.ip.to_string());
+        let names = [hostname];
+        let text = crate::containers::netfiles::hosts(
+            &extra,
+            own_ip.as_deref().map(|ip| (ip, &names[..])),
+        );
+        let path = self.containers.dir(&rec.id).join("hosts");
+        if let Err(e) = std::fs::write(&path, text) {
+            tracing::warn!(container = %rec.id, error = %e, "writing /etc/hosts");
+        }
+    }
+
+    /// Starts the embedded resolver for a container on a user-defined network.
+    pub fn serve_dns(self: &Arc<Self>, rec: &Record) {
+        if !rec.endpoints.keys().any(|n| n != "bridge") {
+            return;
+        }
+        match self.start_dns(&rec.id, &self.containers.netns_path(&rec.id)) {
+            Ok(task) => {
+                if let Some(old) = self
+                    .dns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(rec.id.clone(), task)
+                {
+                    old.abort();
+                }
+            }
+            Err(e) => tracing::warn!(container = %rec.id, error = %e, "no embedded DNS"),
+        }
+    }
+
+    pub fn stop_dns(&self, id: &str) {
+        if let Some(t) = self
+            .dns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        {
+            t.abort();
+        }
+    }
+
+    /// A removed network's bridge goes with it.
+    pub fn network_removed(&self, net: &NetworkRecord) {
+        if !net.bridge.is_empty() {
+            let _ = link::delete_bridge(&net.bridge);
+        }
+        let _ = NetworkIpam::remove(&self.ipam_dir(), &net.id);
+        self.apply_firewall();
+    }
+}
+
+/// `02:42:ac:11:00:02`.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        mac[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
+/// The firewall for this host: nftables when `nft` works, else none (with a warning).
+pub fn firewall_driver() -> Box<dyn FirewallDriver> {
+    let nft = berth_network::firewall::Nftables::new();
+    if nft.available() {
+        Box::new(nft)
+    } else {
+        tracing::warn!("nft is not available: no NAT or isolation rules for bridge networks");
+        Box::new(berth_network::firewall::NoFirewall)
+    }
+}
