@@ -236,13 +236,14 @@ fn ipv6_rules_are_accepted_by_the_kernel() {
             ports: vec![
                 port(None, 8080, "10.60.0.2", "br6"),
                 port(None, 8080, "fd00:60::2", "br6"),
-                port(Some("::1"), 8081, "fd00:60::2", "br6"),
+                port(Some("fd00:99::1"), 8081, "fd00:60::2", "br6"),
             ],
         };
         fw.apply(&state).unwrap();
         let v6 = nft(&["list", "table", "ip6", "berth_v6"]);
         assert!(v6.contains("dnat to [fd00:60::2]:80"), "{v6}");
         assert!(v6.contains("ip6 saddr fd00:60::/64 masquerade"), "{v6}");
+        assert!(v6.contains("ip6 daddr fd00:99::1 tcp dport 8081"), "{v6}");
         // Dropping IPv6 from the state drops the ip6 table.
         fw.apply(&FirewallState {
             networks: vec![FirewallNetwork {
