@@ -508,7 +508,7 @@ pub fn nameserver_networks(resolv_conf: &str) -> Vec<Ipv4Net> {
             (words.next() == Some("nameserver")).then(|| words.next())?
         })
         .filter_map(|w| w.parse::<Ipv4Addr>().ok())
-        .map(|a| Ipv4Net::from(a))
+        .map(Ipv4Net::from)
         .collect()
 }
 

@@ -320,6 +320,7 @@ fn configure_pair(host: &mut Netlink, cfg: &VethConfig<'_>) -> Result<()> {
     let host_end = host.link(cfg.host_ifname)?.ok_or_else(|| {
         NetError::NotFound(format!("veth {} vanished after creation", cfg.host_ifname))
     })?;
+    host.set_hairpin(host_end.index, cfg.host_ifname)?;
     host.set_up(host_end.index, cfg.host_ifname)?;
 
     let mut inside = netns::netlink_in(cfg.netns)?;

@@ -13,12 +13,13 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use ipnet::IpNet;
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    DefaultNla, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    LinkProtoInfoBridge,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -277,6 +278,25 @@ impl Netlink {
         msg.header.change_mask = LinkFlags::Up;
         self.ack(
             &format!("set {name} up"),
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+        )
+    }
+
+    /// Lets the bridge send a frame back out of the port it came in on. A container
+    /// reaching its own published port through a host address needs it wherever
+    /// `br_netfilter` is loaded: the DNATed packet is then bridged, not routed, back
+    /// towards the port it came from. Docker sets it whenever its userland proxy is off.
+    pub fn set_hairpin(&mut self, index: u32, name: &str) -> Result<()> {
+        const IFLA_BRPORT_MODE: u16 = 4;
+        let mut msg = LinkMessage::default();
+        msg.header.interface_family = AddressFamily::Bridge;
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::ProtoInfoBridge(vec![
+            LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_MODE, vec![1])),
+        ]));
+        self.ack(
+            &format!("set hairpin mode on {name}"),
             RouteNetlinkMessage::SetLink(msg),
             0,
         )

@@ -215,3 +215,46 @@ fn bridges_are_isolated_and_internal_networks_closed() {
         fw.remove_all().unwrap();
     });
 }
+
+#[test]
+fn ipv6_rules_are_accepted_by_the_kernel() {
+    if !root_or_skip("nftables") || !nft_available() {
+        return;
+    }
+    in_fresh_netns(|| {
+        let fw = Nftables::new().with_table("berth_v6").unwrap();
+        let state = FirewallState {
+            networks: vec![FirewallNetwork {
+                bridge: "br6".into(),
+                subnets: vec![
+                    "10.60.0.0/24".parse().unwrap(),
+                    "fd00:60::/64".parse().unwrap(),
+                ],
+                internal: false,
+                masquerade: true,
+            }],
+            ports: vec![
+                port(None, 8080, "10.60.0.2", "br6"),
+                port(None, 8080, "fd00:60::2", "br6"),
+                port(Some("fd00:99::1"), 8081, "fd00:60::2", "br6"),
+            ],
+        };
+        fw.apply(&state).unwrap();
+        let v6 = nft(&["list", "table", "ip6", "berth_v6"]);
+        assert!(v6.contains("dnat to [fd00:60::2]:80"), "{v6}");
+        assert!(v6.contains("ip6 saddr fd00:60::/64 masquerade"), "{v6}");
+        assert!(v6.contains("ip6 daddr fd00:99::1 tcp dport 8081"), "{v6}");
+        // Dropping IPv6 from the state drops the ip6 table.
+        fw.apply(&FirewallState {
+            networks: vec![FirewallNetwork {
+                subnets: vec!["10.60.0.0/24".parse().unwrap()],
+                ..state.networks[0].clone()
+            }],
+            ports: vec![],
+        })
+        .unwrap();
+        assert!(!nft(&["list", "tables"]).contains("ip6 berth_v6"));
+        fw.remove_all().unwrap();
+        assert!(nft(&["list", "tables"]).trim().is_empty());
+    });
+}

@@ -238,6 +238,14 @@ fn validate(state: &FirewallState) -> Result<()> {
             )));
         }
         if let Some(h) = host_ip(p) {
+            // The kernel never routes a ::1 source out of an interface (IPv6 has no
+            // route_localnet); only a userland proxy could serve such a port.
+            if h.is_ipv6() && h.is_loopback() {
+                return Err(NetError::Invalid(format!(
+                    "cannot publish port {} on {h} without a userland proxy",
+                    p.host_port
+                )));
+            }
             if h.is_ipv4() != p.container_ip.is_ipv4() {
                 return Err(NetError::Invalid(format!(
                     "port mapping from {h} to {}: address families differ",
@@ -316,9 +324,9 @@ fn render_table(out: &mut String, fam: Fam, table: &str, state: &FirewallState) 
     // with route_localnet, straight into the host's 127.0.0.1 services.
     let mut raw = Vec::new();
     if fam == Fam::V4 {
-        raw.push(format!(
-            "iifname != \"lo\" ip daddr 127.0.0.0/8 drop comment \"remote loopback\""
-        ));
+        raw.push(
+            "iifname != \"lo\" ip daddr 127.0.0.0/8 drop comment \"remote loopback\"".to_string(),
+        );
     }
     chain(
         "raw-prerouting",
@@ -562,6 +570,8 @@ delete table ip6 berth
         assert!(Nftables::new().render(&s).is_err());
         let mut s = state();
         s.ports[0].host_ip = Some("::1".parse().unwrap());
+        assert!(Nftables::new().render(&s).is_err());
+        s.ports[0].container_ip = "fd00::2".parse().unwrap();
         assert!(Nftables::new().render(&s).is_err());
         assert!(Nftables::new().with_table("x y").is_err());
         assert!(Nftables::new().with_table("berth_test-1").is_ok());
