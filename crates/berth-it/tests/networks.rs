@@ -284,3 +284,177 @@ fn networks_survive_kill_9_and_leave_nothing_after_rm() {
         .unwrap_or_default();
     assert!(netns.is_empty(), "{netns:?}");
 }
+
+/// A second "host" on the daemon's link: a namespace of its own, joined to the daemon's
+/// by a veth pair (10.99.0.1 on the daemon's side, 10.99.0.2 on its own). Removed on drop.
+struct SecondHost {
+    netns: std::path::PathBuf,
+}
+
+impl SecondHost {
+    fn new(d: &Daemon) -> SecondHost {
+        let netns = d.root().join("second-host");
+        std::fs::write(&netns, b"").unwrap();
+        let o = berth_it::cli::Cli::new("unshare")
+            .arg(format!("--net={}", netns.display()))
+            .args(["ip", "link", "set", "lo", "up"])
+            .run();
+        assert!(o.success(), "{o}");
+        let h = SecondHost { netns };
+        let ns = h.netns.display().to_string();
+        d.on_host(
+            "ip",
+            [
+                "link", "add", "tohost2", "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ],
+        )
+        .ok();
+        d.on_host("ip", ["addr", "add", "10.99.0.1/24", "dev", "tohost2"])
+            .ok();
+        d.on_host("ip", ["link", "set", "tohost2", "up"]).ok();
+        h.run("ip", &["addr", "add", "10.99.0.2/24", "dev", "eth0"])
+            .ok();
+        h.run("ip", &["link", "set", "eth0", "up"]).ok();
+        h
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> berth_it::cli::Cli {
+        berth_it::cli::Cli::new("nsenter")
+            .arg(format!("--net={}", self.netns.display()))
+            .arg(program)
+            .args(args)
+    }
+}
+
+impl Drop for SecondHost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.netns)
+            .output();
+        let _ = std::fs::remove_file(&self.netns);
+    }
+}
+
+/// `GET` with curl, from wherever `cli` runs; the body or `None`.
+fn http_get(cli: berth_it::cli::Cli) -> Option<String> {
+    let o = cli.timeout(Duration::from_secs(10)).run();
+    o.success().then_some(o.stdout)
+}
+
+#[test]
+fn published_ports_reach_the_container_and_loopback_ones_stay_local() {
+    let d = Daemon::with_busybox();
+    let serve = |name: &str, text: &str, flags: &[&str]| {
+        d.docker(["run", "-d", "--name", name])
+            .args(flags)
+            .args(["busybox", "sh", "-c"])
+            .arg(format!(
+                "mkdir /www; echo {text} > /www/index.html; exec httpd -f -p 80 -h /www"
+            ))
+            .ok();
+    };
+    serve("pub", "public", &["-p", "18080:80"]);
+    serve("loc", "local", &["-p", "127.0.0.1:18081:80"]);
+    serve("rnd", "random", &["-P", "--expose", "80"]);
+    let get = |url: &str| {
+        let mut body = None;
+        for _ in 0..50 {
+            body = http_get(d.on_host("curl", ["-sf", "-m", "2", url]));
+            if body.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        body
+    };
+    // From the host: its own address on the link and loopback.
+    let second = SecondHost::new(&d);
+    assert_eq!(get("http://10.99.0.1:18080/").as_deref(), Some("public\n"));
+    assert_eq!(get("http://127.0.0.1:18080/").as_deref(), Some("public\n"));
+    assert_eq!(get("http://127.0.0.1:18081/").as_deref(), Some("local\n"));
+    let port = d.docker(["port", "rnd", "80"]).ok();
+    let rport = port
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(rport.parse::<u16>().unwrap() > 1024, "{port}");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{rport}/")).as_deref(),
+        Some("random\n")
+    );
+    // Hairpin: a container reaches another's published port through the host address.
+    let o = d
+        .docker(["exec", "loc", "sh", "-c"])
+        .arg("printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 10.99.0.1 18080 | tail -1")
+        .run();
+    assert_eq!(o.stdout, "public\n", "{o}");
+    // From a second host: the public port answers, the loopback-bound one does not.
+    let from2 = |url: &str| http_get(second.run("curl", &["-sf", "-m", "2", url]));
+    assert_eq!(
+        from2("http://10.99.0.1:18080/").as_deref(),
+        Some("public\n")
+    );
+    assert_eq!(
+        from2("http://10.99.0.1:18081/"),
+        None,
+        "127.0.0.1-bound stays local"
+    );
+    // UDP: a datagram to the published port reaches the container's namespace (busybox
+    // has no UDP listener, so python listens there, from the host's side).
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        "127.0.0.1:15353:5353/udp",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let listener = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", d.pid_of("udp")))
+        .args(["python3", "-c", "import socket\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 5353))\ns.settimeout(10)\nprint(s.recvfrom(100)[0].decode())"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let send = "import socket,time\nfor _ in range(50):\n    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'ping-udp', ('127.0.0.1', 15353))\n    time.sleep(0.1)";
+    let sender = d.on_host("python3", ["-c", send]).spawn();
+    let got = listener.wait_with_output().unwrap();
+    let _ = sender.wait_with_output();
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "ping-udp",
+        "{got:?}"
+    );
+    // A port that is taken is refused at start with Docker's message.
+    let o = d
+        .docker([
+            "run", "-d", "--name", "clash", "-p", "18080:80", "busybox", "sleep", "60",
+        ])
+        .run();
+    assert!(!o.success());
+    assert!(
+        o.stderr
+            .contains("Bind for 0.0.0.0:18080 failed: port is already allocated"),
+        "{o}"
+    );
+    // Stopping frees the port: nothing answers and the rules are gone.
+    d.docker(["stop", "-t", "0", "pub"]).ok();
+    assert_eq!(
+        http_get(d.on_host("curl", ["-sf", "-m", "1", "http://127.0.0.1:18080/"])),
+        None
+    );
+    let rules = d.on_host("nft", ["list", "table", "ip", "berth"]).ok();
+    assert!(!rules.contains("18080"), "{rules}");
+    d.docker(["rm", "-f", "pub", "loc", "rnd", "udp", "clash"])
+        .ok();
+    let rules = d.on_host("nft", ["list", "table", "ip", "berth"]).ok();
+    assert!(!rules.contains("dnat to"), "no port rule left: {rules}");
+}

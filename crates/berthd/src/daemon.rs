@@ -20,6 +20,8 @@ pub struct Daemon {
     pub networks: crate::networks::Networks,
     /// Embedded DNS servers of running containers on user-defined networks.
     pub dns: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The sockets holding running containers' published host ports.
+    pub port_holds: std::sync::Mutex<std::collections::HashMap<String, Vec<crate::ports::Hold>>>,
     /// NAT, isolation and published ports for bridge networks.
     pub firewall: Box<dyn berth_network::firewall::FirewallDriver>,
     pub execs: crate::containers::exec::Execs,
@@ -101,8 +103,10 @@ impl Daemon {
             },
             config.userns_remap.as_deref(),
         )?);
-        let networks =
-            crate::networks::Networks::open(&config.data_root, &crate::host::ipv4_routes())?;
+        let networks = crate::networks::Networks::open(
+            &config.data_root,
+            &crate::networks::reserved_networks(),
+        )?;
         Ok(Daemon {
             config,
             images,
@@ -110,6 +114,7 @@ impl Daemon {
             networks,
             firewall: crate::plumbing::firewall_driver(),
             dns: Default::default(),
+            port_holds: Default::default(),
             execs: Default::default(),
             events,
             engine_id,
@@ -164,14 +169,7 @@ impl Daemon {
             let Some(d) = d.upgrade() else { return };
             // As Docker: a stopped container holds no address and no interface.
             d.stop_dns(&rec.id);
-            d.detach_networks(&rec);
-            let rec = match d.containers.get(&rec.id) {
-                Ok(c) => d
-                    .containers
-                    .update(&c, |r| r.endpoints.clear())
-                    .unwrap_or(rec),
-                Err(_) => rec,
-            };
+            let rec = d.forget_networks(&rec);
             if rec.state.oom_killed {
                 d.container_event(&rec, "oom", &[]);
             }
@@ -267,13 +265,20 @@ impl Daemon {
     pub async fn start_container(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ApiError> {
         let rec = c.record();
         let lower = self.images.layer_dirs(&rec.image_id)?;
-        let (netns, endpoints) = {
+        let attached = {
             let d = self.clone();
             let r = rec.clone();
             tokio::task::spawn_blocking(move || d.attach_networks(&r)).await??
         };
+        let netns = attached.netns;
         // Recorded before the start, so that any exit path finds what to undo.
-        let rec = self.containers.update(c, |r| r.endpoints = endpoints)?;
+        let rec = self.containers.update(c, |r| {
+            r.endpoints = attached.endpoints;
+            r.ports = attached.ports;
+        })?;
+        if !rec.ports.is_empty() {
+            self.apply_firewall();
+        }
         self.write_own_hosts_entry(&rec);
         match self
             .containers
@@ -287,8 +292,7 @@ impl Daemon {
                 Ok(())
             }
             Err(e) => {
-                self.detach_networks(&c.record());
-                let _ = self.containers.update(c, |r| r.endpoints.clear());
+                self.forget_networks(&c.record());
                 // Docker removes an auto-remove container that failed to start.
                 if rec
                     .host_config
@@ -339,7 +343,7 @@ impl Daemon {
             self.containers.stop(c, Some(0)).await?;
         }
         self.stop_dns(&rec.id);
-        self.detach_networks(&c.record());
+        self.forget_networks(&c.record());
         self.containers.remove(c)?;
         self.execs.forget_container(&rec.id);
         self.backoff
@@ -376,8 +380,7 @@ impl Daemon {
             let rec = c.record();
             if rec.state.status != "running" && !rec.endpoints.is_empty() {
                 // It died while the daemon was down, before its network was undone.
-                self.detach_networks(&rec);
-                let _ = self.containers.update(&c, |r| r.endpoints.clear());
+                self.forget_networks(&rec);
             }
             let (name, _) = policy(&rec);
             if rec.state.status == "restarting"
@@ -410,6 +413,7 @@ impl Daemon {
                 if alive {
                     crate::health::monitor(self, c.clone());
                     self.serve_dns(&rec);
+                    self.rehold_ports(&rec);
                 }
             }
         }

@@ -96,22 +96,3 @@ pub fn thread_count() -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
-
-/// The IPv4 routes of the daemon's network namespace (destination, prefix length), from
-/// `/proc/net/route`: subnets a new network must not overlap.
-pub fn ipv4_routes() -> Vec<(std::net::Ipv4Addr, u8)> {
-    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            // Addresses are hex in the kernel's (little-endian) byte order.
-            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
-            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
-            Some((
-                std::net::Ipv4Addr::from(dest.to_le_bytes()),
-                mask.count_ones() as u8,
-            ))
-        })
-        .collect()
-}

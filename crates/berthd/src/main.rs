@@ -12,6 +12,7 @@ mod host;
 mod networks;
 mod pidwatch;
 mod plumbing;
+mod ports;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -156,13 +156,6 @@ impl NetworkRecord {
     }
 }
 
-/// Docker's local default pools: 172.17–172.31 as /16s, then 192.168.0.0/16 as /20s.
-fn default_pools() -> impl Iterator<Item = (Ipv4Addr, u8)> {
-    (17u8..=31)
-        .map(|b| (Ipv4Addr::new(172, b, 0, 0), 16))
-        .chain((0u8..16).map(|i| (Ipv4Addr::new(192, 168, i * 16, 0), 20)))
-}
-
 pub struct Networks {
     dir: PathBuf,
     index: Mutex<HashMap<String, NetworkRecord>>,
@@ -248,18 +241,30 @@ impl Networks {
         Ok(())
     }
 
-    /// The first default pool that overlaps no network of ours and no host route.
-    fn free_pool(&self, host_routes: &[(Ipv4Addr, u8)]) -> Option<(Ipv4Addr, u8)> {
-        let idx = self.lock();
-        default_pools().find(|(a, p)| {
-            !idx.values()
-                .flat_map(|n| &n.subnets)
-                .any(|s| s.overlaps(*a, *p))
-                && !host_routes
-                    .iter()
-                    .filter(|(_, rp)| *rp > 0)
-                    .any(|(ra, rp)| mask(*ra, (*rp).min(*p)) == mask(*a, (*rp).min(*p)))
-        })
+    /// Docker's choice of a subnet: the first of its default pools that overlaps no
+    /// network of ours and nothing `reserved` (the host's routes and nameservers).
+    fn free_pool(&self, reserved: &[(Ipv4Addr, u8)]) -> Option<(Ipv4Addr, u8)> {
+        let net = |(a, p): (Ipv4Addr, u8)| ipnet::Ipv4Net::new(a, p).ok();
+        // A default route reserves nothing.
+        let reserved: Vec<ipnet::Ipv4Net> = reserved
+            .iter()
+            .copied()
+            .filter(|(_, p)| *p > 0)
+            .filter_map(net)
+            .collect();
+        let in_use: Vec<ipnet::Ipv4Net> = self
+            .lock()
+            .values()
+            .flat_map(|n| &n.subnets)
+            .filter_map(|s| net((s.addr, s.prefix)))
+            .collect();
+        berth_network::ipam::choose_default_subnet(
+            &reserved,
+            &in_use,
+            &berth_network::ipam::default_address_pools(),
+        )
+        .ok()
+        .map(|n| (n.network(), n.prefix_len()))
     }
 
     /// By full name, full ID or unique ID prefix (Docker's lookup order).
@@ -468,6 +473,19 @@ impl Networks {
     }
 }
 
+/// What new subnets must stay clear of: the host's on-link routes and nameservers (as
+/// Docker), read in the daemon's network namespace.
+pub fn reserved_networks() -> Vec<(Ipv4Addr, u8)> {
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    match berth_network::ipam::host_reserved_networks(&resolv) {
+        Ok(nets) => nets.iter().map(|n| (n.network(), n.prefix_len())).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the host's routes");
+            Vec::new()
+        }
+    }
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
@@ -525,6 +543,7 @@ mod tests {
         assert_eq!(n.all().len(), 5);
         assert!(n.remove(&n.get("bridge").unwrap()).is_err());
         n.remove(&a).unwrap();
-        assert!(matches!(n.get("a"), Err(NetworkError::NotFound(_))));
+        // By ID: the name "a" could still match another ID's prefix, as in Docker.
+        assert!(matches!(n.get(&a.id), Err(NetworkError::NotFound(_))));
     }
 }

@@ -63,6 +63,15 @@ fn endpoint_config(rec: &Record, net: &NetworkRecord) -> (Option<Ipv4Addr>, Vec<
     (ip, aliases)
 }
 
+/// What [`Daemon::attach_networks`] made for a starting container.
+#[derive(Debug, Default)]
+pub struct Attached {
+    /// The namespace for the runtime spec (`None`: it uses another's).
+    pub netns: Option<PathBuf>,
+    pub endpoints: BTreeMap<String, Endpoint>,
+    pub ports: Vec<crate::ports::Published>,
+}
+
 impl Daemon {
     fn ipam_dir(&self) -> PathBuf {
         self.config.data_root.join("networks").join("ipam")
@@ -96,12 +105,10 @@ impl Daemon {
     /// Makes the container's namespace and endpoints; returns the namespace's path for the
     /// runtime spec (`None`: the container uses another namespace). Undoes what it did
     /// when a step fails.
-    pub fn attach_networks(
-        self: &Arc<Self>,
-        rec: &Record,
-    ) -> Result<(Option<PathBuf>, BTreeMap<String, Endpoint>), ContainerError> {
+    pub fn attach_networks(self: &Arc<Self>, rec: &Record) -> Result<Attached, ContainerError> {
         let Some(net_name) = wanted_network(rec) else {
-            return Ok((None, BTreeMap::new()));
+            // Docker ignores published ports on the host's network.
+            return Ok(Attached::default());
         };
         let netns = self.containers.netns_path(&rec.id);
         if let Some(dir) = netns.parent() {
@@ -133,10 +140,36 @@ impl Daemon {
                 }
             }
         }
+        // Published ports go to the first network's address.
+        let mut published = Vec::new();
         if !endpoints.is_empty() {
+            let wanted = crate::ports::wanted(&rec.config, &rec.host_config)
+                .map_err(ContainerError::Invalid)?;
+            match crate::ports::claim(&wanted) {
+                Ok((p, holds)) => {
+                    published = p;
+                    self.port_holds
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(rec.id.clone(), holds);
+                }
+                Err(e) => {
+                    let mut partial = rec.clone();
+                    partial.endpoints = endpoints;
+                    self.detach_networks(&partial);
+                    return Err(ContainerError::Invalid(format!(
+                        "driver failed programming external connectivity on endpoint {}: {e}",
+                        rec.name
+                    )));
+                }
+            }
             self.apply_firewall();
         }
-        Ok((Some(netns), endpoints))
+        Ok(Attached {
+            netns: Some(netns),
+            endpoints,
+            ports: published,
+        })
     }
 
     fn attach_one(
@@ -244,9 +277,31 @@ impl Daemon {
         self.apply_firewall();
     }
 
+    /// Clears the container's endpoints and ports from its record, then undoes them (the
+    /// firewall is recomputed from the records, so the order matters). Returns the
+    /// updated record.
+    pub fn forget_networks(&self, rec: &Record) -> Record {
+        let updated = match self.containers.get(&rec.id) {
+            Ok(c) => self
+                .containers
+                .update(&c, |r| {
+                    r.endpoints.clear();
+                    r.ports.clear();
+                })
+                .unwrap_or_else(|_| rec.clone()),
+            Err(_) => rec.clone(),
+        };
+        self.detach_networks(rec);
+        updated
+    }
+
     /// Undoes [`attach_networks`]: every endpoint and the namespace. Safe to repeat, and
     /// to call for a container that never had any.
     pub fn detach_networks(&self, rec: &Record) {
+        self.port_holds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&rec.id);
         for (name, ep) in &rec.endpoints {
             if let Err(e) = link::detach_veth(&ep.host_ifname) {
                 tracing::warn!(container = %rec.id, network = %name, error = %e, "removing the veth pair");
@@ -264,6 +319,32 @@ impl Daemon {
         if !rec.endpoints.is_empty() {
             self.apply_firewall();
         }
+    }
+
+    /// After a daemon restart: the running containers' published ports are held again.
+    pub fn rehold_ports(&self, rec: &Record) {
+        if rec.ports.is_empty() {
+            return;
+        }
+        let mut holds = Vec::new();
+        for p in &rec.ports {
+            let wanted = [crate::ports::Binding {
+                container_port: p.container_port,
+                proto: p.proto.clone(),
+                host_ip: p.host_ip.clone(),
+                host_ports: Some((p.host_port, p.host_port)),
+            }];
+            match crate::ports::claim(&wanted) {
+                Ok((_, h)) => holds.extend(h),
+                Err(e) => {
+                    tracing::warn!(container = %rec.id, error = %e, "holding a published port again")
+                }
+            }
+        }
+        self.port_holds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rec.id.clone(), holds);
     }
 
     /// What the firewall should hold now: every bridge network, and the published ports
@@ -289,10 +370,43 @@ impl Daemon {
                     != Some("false"),
             })
             .collect();
-        FirewallState {
-            networks,
-            ports: Vec::new(),
+        let mut ports = Vec::new();
+        for c in self.containers.all() {
+            let rec = c.record();
+            let Some((net, ep)) = rec.endpoints.iter().next() else {
+                continue;
+            };
+            let Ok(net) = self.networks.get(net) else {
+                continue;
+            };
+            for p in &rec.ports {
+                let host_ip: IpAddr = match p.host_ip.parse() {
+                    Ok(ip) => ip,
+                    Err(_) => continue,
+                };
+                // IPv6 bindings only hold the port: the container has no IPv6 address.
+                if host_ip.is_ipv6() {
+                    continue;
+                }
+                if host_ip.is_loopback() {
+                    // Loopback-addressed packets may be routed to the bridge only then.
+                    let _ = berth_network::sysctl::set_route_localnet(&net.bridge);
+                }
+                ports.push(berth_network::firewall::PortMapping {
+                    protocol: match p.proto.as_str() {
+                        "udp" => berth_network::firewall::Protocol::Udp,
+                        "sctp" => berth_network::firewall::Protocol::Sctp,
+                        _ => berth_network::firewall::Protocol::Tcp,
+                    },
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port: p.host_port,
+                    container_ip: IpAddr::V4(ep.ip),
+                    container_port: p.container_port,
+                    bridge: net.bridge.clone(),
+                });
+            }
         }
+        FirewallState { networks, ports }
     }
 
     /// Makes the kernel's rules match [`firewall_state`]; failures are logged (the

@@ -436,7 +436,7 @@ fn network_settings(d: &Daemon, r: &Record) -> Value {
         "Bridge": "",
         "SandboxID": if running { r.id.clone() } else { String::new() },
         "SandboxKey": if running && !r.endpoints.is_empty() { d.containers.netns_path(&r.id).display().to_string() } else { String::new() },
-        "Ports": {},
+        "Ports": crate::ports::settings(r),
         "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
         "EndpointID": bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
@@ -602,7 +602,7 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
             "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
             "Command": cmd.join(" "),
             "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
-            "Ports": [], "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
+            "Ports": crate::ports::list_entries(&r), "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
             "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
             "NetworkSettings": {"Networks": network_settings(&d, &r)["Networks"].clone()}, "Mounts": [],
         });

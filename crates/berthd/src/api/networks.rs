@@ -86,7 +86,9 @@ pub async fn inspect(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Ap
 pub async fn create(State(d): State<Arc<Daemon>>, body: axum::body::Bytes) -> ApiResult {
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    let n = d.networks.create(&body, &crate::host::ipv4_routes())?;
+    let n = d
+        .networks
+        .create(&body, &crate::networks::reserved_networks())?;
     d.network_event(&n, "create", &[]);
     Ok(json_response(
         StatusCode::CREATED,
@@ -140,9 +142,8 @@ pub async fn connect(
     if n.driver != "bridge" {
         return Err(ApiError::new(
             berth_errors::ErrorKind::Forbidden,
-            format!(
-                "container cannot be disconnected from host network or connected to host network"
-            ),
+            "container cannot be disconnected from host network or connected to host network"
+                .to_string(),
         ));
     }
     if crate::api::containers::network_names(&rec).contains(&n.name) {

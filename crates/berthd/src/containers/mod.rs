@@ -114,6 +114,9 @@ pub struct Record {
     /// Its attachments to networks while it runs, by network name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+    /// Host ports it holds while it runs (`-p`, `-P`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::ports::Published>,
     /// `NetworkingConfig.EndpointsConfig` as created (`--ip`, `--network-alias`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub endpoint_config: Map<String, Value>,
@@ -699,6 +702,7 @@ impl Containers {
         host_config.insert("Runtime".into(), json!(runtime));
         let userns = self.userns_for(&host_config)?;
         let host_config = Value::Object(host_config);
+        crate::ports::wanted(&config, &host_config).map_err(ContainerError::Invalid)?;
         let extra_hosts = netfiles::extra_hosts(
             &host_config,
             net.host_gateway.map(|g| g.to_string()).as_deref(),
@@ -728,6 +732,7 @@ impl Containers {
             manual_stop: false,
             userns,
             endpoints: Default::default(),
+            ports: Vec::new(),
             // "default" is the default bridge's other name.
             endpoint_config: body
                 .pointer("/NetworkingConfig/EndpointsConfig")
