@@ -458,3 +458,59 @@ fn published_ports_reach_the_container_and_loopback_ones_stay_local() {
     let rules = d.on_host("nft", ["list", "table", "ip", "berth"]).ok();
     assert!(!rules.contains("dnat to"), "no port rule left: {rules}");
 }
+
+#[test]
+fn links_give_hosts_entries_and_dockers_variables() {
+    let d = Daemon::with_busybox();
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "dbx",
+        "-e",
+        "SECRET=s3",
+        "--expose",
+        "5432",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let ip = d.inspect_fmt("dbx", "{{.NetworkSettings.IPAddress}}");
+    let o = d
+        .docker(["run", "--rm", "--name", "app", "--link", "dbx:db", "busybox", "sh", "-c"])
+        .arg("env | grep ^DB_ | sort; grep -w db /etc/hosts; ping -c1 -W2 db >/dev/null && echo ping-db")
+        .run();
+    assert!(o.success(), "{o}");
+    let host = d.inspect_fmt("dbx", "{{.Config.Hostname}}");
+    let want = format!(
+        "DB_ENV_SECRET=s3\nDB_NAME=/app/db\nDB_PORT=tcp://{ip}:5432\nDB_PORT_5432_TCP=tcp://{ip}:5432\n\
+         DB_PORT_5432_TCP_ADDR={ip}\nDB_PORT_5432_TCP_PORT=5432\nDB_PORT_5432_TCP_PROTO=tcp\n\
+         {ip}\tdb {host} dbx\nping-db\n"
+    );
+    assert_eq!(o.stdout, want);
+    // Docker keeps links as /NAME:/CONTAINER/ALIAS, refuses a missing one at create
+    // and a stopped one at start.
+    d.docker([
+        "create", "--name", "later", "--link", "dbx", "busybox", "true",
+    ])
+    .ok();
+    assert_eq!(
+        d.inspect_fmt("later", "{{json .HostConfig.Links}}"),
+        "[\"/dbx:/later/dbx\"]"
+    );
+    let o = d
+        .docker(["create", "--link", "nosuch:x", "busybox", "true"])
+        .run();
+    assert!(
+        o.stderr.contains("could not get container for nosuch"),
+        "{o}"
+    );
+    d.docker(["stop", "-t", "0", "dbx"]).ok();
+    let o = d.docker(["start", "later"]).run();
+    assert!(
+        o.stderr
+            .contains("Cannot link to a non running container: /dbx AS /later/dbx"),
+        "{o}"
+    );
+}

@@ -264,27 +264,7 @@ impl Daemon {
 
     pub async fn start_container(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ApiError> {
         let rec = c.record();
-        let lower = self.images.layer_dirs(&rec.image_id)?;
-        let attached = {
-            let d = self.clone();
-            let r = rec.clone();
-            tokio::task::spawn_blocking(move || d.attach_networks(&r)).await??
-        };
-        let netns = attached.netns;
-        // Recorded before the start, so that any exit path finds what to undo.
-        let rec = self.containers.update(c, |r| {
-            r.endpoints = attached.endpoints;
-            r.ports = attached.ports;
-        })?;
-        if !rec.ports.is_empty() {
-            self.apply_firewall();
-        }
-        self.write_own_hosts_entry(&rec);
-        match self
-            .containers
-            .start(c, lower, netns.as_deref(), self.exit_hook())
-            .await
-        {
+        match self.try_start(c, &rec).await {
             Ok(rec) => {
                 self.serve_dns(&rec);
                 self.container_event(&rec, "start", &[]);
@@ -304,9 +284,43 @@ impl Daemon {
                 {
                     self.container_event(&rec, "destroy", &[]);
                 }
-                Err(e.into())
+                Err(e)
             }
         }
+    }
+
+    /// Links, networks, then the runtime; any failure is undone by the caller.
+    async fn try_start(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        rec: &Record,
+    ) -> Result<Record, ApiError> {
+        let lower = self.images.layer_dirs(&rec.image_id)?;
+        let link_env: Vec<String> = self
+            .links_of(rec)?
+            .iter()
+            .flat_map(|(alias, other)| crate::plumbing::link_env(alias, other, &rec.name))
+            .collect();
+        let attached = {
+            let d = self.clone();
+            let r = rec.clone();
+            tokio::task::spawn_blocking(move || d.attach_networks(&r)).await??
+        };
+        let netns = attached.netns;
+        // Recorded before the start, so that any exit path finds what to undo.
+        let rec = self.containers.update(c, |r| {
+            r.endpoints = attached.endpoints;
+            r.ports = attached.ports;
+            r.link_env = link_env;
+        })?;
+        if !rec.ports.is_empty() {
+            self.apply_firewall();
+        }
+        self.write_own_hosts_entry(&rec);
+        Ok(self
+            .containers
+            .start(c, lower, netns.as_deref(), self.exit_hook())
+            .await?)
     }
 
     /// `docker restart`: stop if running, then start; not counted in `RestartCount`.

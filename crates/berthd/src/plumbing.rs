@@ -461,6 +461,19 @@ impl Daemon {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        let mut extra = extra;
+        // Linked containers by alias, hostname and name (Docker's legacy links).
+        for (alias, other) in self.links_of(rec).unwrap_or_default() {
+            if let Some(ep) = other.endpoints.get("bridge") {
+                let host = other
+                    .config
+                    .get("Hostname")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                extra.push((format!("{alias} {host} {}", other.name), ep.ip.to_string()));
+            }
+        }
         let own_ip = rec.endpoints.values().next().map(|e| e.ip.to_string());
         let names = [hostname];
         let text = crate::containers::netfiles::hosts(
@@ -504,6 +517,41 @@ impl Daemon {
         }
     }
 
+    /// The linked containers (`--link`) as (alias, record), checked to be running.
+    pub fn links_of(&self, rec: &Record) -> Result<Vec<(String, Record)>, ContainerError> {
+        let mut out = Vec::new();
+        for l in rec
+            .host_config
+            .get("Links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            // `/NAME:/THIS/ALIAS`
+            let Some((target, path)) = l.split_once(':') else {
+                continue;
+            };
+            let alias = path.rsplit('/').next().unwrap_or(path).to_string();
+            let target = target.trim_start_matches('/');
+            let other = self
+                .containers
+                .get(target)
+                .map_err(|_| {
+                    ContainerError::Invalid(format!("could not get container for {target}"))
+                })?
+                .record();
+            if other.state.status != "running" {
+                return Err(ContainerError::Conflict(format!(
+                    "Cannot link to a non running container: /{} AS {path}",
+                    other.name
+                )));
+            }
+            out.push((alias, other));
+        }
+        Ok(out)
+    }
+
     /// A removed network's bridge goes with it.
     pub fn network_removed(&self, net: &NetworkRecord) {
         if !net.bridge.is_empty() {
@@ -536,4 +584,55 @@ pub fn firewall_driver() -> Box<dyn FirewallDriver> {
         tracing::warn!("nft is not available: no NAT or isolation rules for bridge networks");
         Box::new(berth_network::firewall::NoFirewall)
     }
+}
+
+/// The variables Docker's legacy links give a container for one linked container
+/// (`ALIAS_PORT_80_TCP_ADDR` and the rest).
+pub fn link_env(alias: &str, other: &Record, own_name: &str) -> Vec<String> {
+    let a = alias.to_ascii_uppercase().replace('-', "_");
+    let Some(ep) = other.endpoints.get("bridge") else {
+        return Vec::new();
+    };
+    let ip = ep.ip;
+    let mut env = vec![format!("{a}_NAME=/{own_name}/{alias}")];
+    let mut ports: Vec<(u16, String)> = other
+        .config
+        .get("ExposedPorts")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| {
+                    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                    Some((p.parse().ok()?, proto.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ports.sort();
+    if let Some((p, proto)) = ports.first() {
+        env.push(format!("{a}_PORT={proto}://{ip}:{p}"));
+    }
+    for (p, proto) in &ports {
+        let key = format!("{a}_PORT_{p}_{}", proto.to_ascii_uppercase());
+        env.push(format!("{key}={proto}://{ip}:{p}"));
+        env.push(format!("{key}_ADDR={ip}"));
+        env.push(format!("{key}_PORT={p}"));
+        env.push(format!("{key}_PROTO={proto}"));
+    }
+    for e in other
+        .config
+        .get("Env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Some((k, v)) = e.split_once('=') {
+            // Docker leaves out what every image has.
+            if k != "HOME" && k != "PATH" {
+                env.push(format!("{a}_ENV_{k}={v}"));
+            }
+        }
+    }
+    env
 }

@@ -114,6 +114,9 @@ pub struct Record {
     /// Its attachments to networks while it runs, by network name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+    /// `--link` variables for its next start (set just before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_env: Vec<String>,
     /// Host ports it holds while it runs (`-p`, `-P`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<crate::ports::Published>,
@@ -628,6 +631,20 @@ impl Containers {
             ));
         }
         // `--pid/--ipc/--network container:NAME` are kept by full id, as Docker does.
+        // `--link NAME[:ALIAS]` is kept as Docker keeps it: `/NAME:/THIS/ALIAS`.
+        if let Some(links) = host_config.get("Links").and_then(Value::as_array).cloned() {
+            let mut out = Vec::new();
+            for l in links.iter().filter_map(Value::as_str) {
+                let (target, alias) = l.split_once(':').unwrap_or((l, l));
+                let target = target.trim_start_matches('/');
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                let other = self.get(target).map_err(|_| {
+                    ContainerError::Invalid(format!("could not get container for {target}"))
+                })?;
+                out.push(json!(format!("/{}:/{name}/{alias}", other.record().name)));
+            }
+            host_config.insert("Links".into(), Value::Array(out));
+        }
         for key in ["PidMode", "IpcMode", "NetworkMode"] {
             let Some(other) = joined_container(host_config.get(key)) else {
                 continue;
@@ -733,6 +750,7 @@ impl Containers {
             userns,
             endpoints: Default::default(),
             ports: Vec::new(),
+            link_env: Vec::new(),
             // "default" is the default bridge's other name.
             endpoint_config: body
                 .pointer("/NetworkingConfig/EndpointsConfig")
@@ -1036,6 +1054,7 @@ impl Containers {
             cgroups_path: cgroups_path.as_deref(),
             cgroup_v2: self.cgroup_v2(),
             userns: rec.userns.as_ref(),
+            link_env: &rec.link_env,
             shared_namespaces: &shared,
             init: {
                 let wanted = rec

@@ -237,6 +237,8 @@ pub struct SpecInput<'a> {
     /// `--init`: the host's init binary, run as the container's PID 1 in front of the
     /// command (mounted where Docker mounts it).
     pub init: Option<&'a std::path::Path>,
+    /// Variables `--link` adds (`DB_PORT=tcp://...`), computed at each start.
+    pub link_env: &'a [String],
     /// `--userns-remap`: the container's own user namespace with these maps (unless a
     /// joined container's is in `shared_namespaces` as `user`).
     pub userns: Option<&'a super::userns::IdMaps>,
@@ -270,6 +272,7 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         }
     }
     let mut env: Vec<String> = strs(c.get("Env")).unwrap_or_default();
+    env.extend(i.link_env.iter().cloned());
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
@@ -591,6 +594,7 @@ mod tests {
             cgroup_v2: false,
             shared_namespaces: &[],
             userns: None,
+            link_env: &[],
             init: None,
         })
         .unwrap();
@@ -612,6 +616,7 @@ mod tests {
             cgroup_v2: false,
             shared_namespaces: &[],
             userns: None,
+            link_env: &[],
             init: None,
         })
         .unwrap();
