@@ -514,3 +514,47 @@ fn links_give_hosts_entries_and_dockers_variables() {
         "{o}"
     );
 }
+
+#[test]
+fn bip_mtu_and_address_pools_come_from_daemon_json() {
+    let mut d = Daemon::new();
+    std::fs::write(
+        &d.config_file,
+        r#"{"bip": "10.77.0.1/24", "mtu": 1400, "default-address-pools": [{"base": "10.200.0.0/16", "size": 24}]}"#,
+    )
+    .unwrap();
+    d.spawn();
+    d.load(&berth_it::fixtures().busybox);
+    let o = d
+        .docker(["run", "--rm", "busybox", "sh", "-c"])
+        .arg("ip -o -4 addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/mtu; ip route | grep default")
+        .run();
+    assert!(o.success(), "{o}");
+    assert_eq!(
+        o.stdout,
+        "10.77.0.2/24\n1400\ndefault via 10.77.0.1 dev eth0 \n"
+    );
+    d.docker(["network", "create", "pooled"]).ok();
+    assert_eq!(
+        d.docker([
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+            "pooled"
+        ])
+        .ok()
+        .trim(),
+        "10.200.0.0/24 10.200.0.1"
+    );
+    let info = d
+        .docker([
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.driver.mtu\"}}",
+            "bridge",
+        ])
+        .ok();
+    assert_eq!(info.trim(), "1400");
+}

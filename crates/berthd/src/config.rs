@@ -60,6 +60,15 @@ pub struct Flags {
     /// Keep containers running when the daemon stops
     #[arg(long)]
     pub live_restore: bool,
+    /// The default bridge's address and prefix (e.g. 172.26.0.1/16)
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// MTU of the bridges and of containers' interfaces
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// Subnets new networks are taken from: base=CIDR,size=PREFIX
+    #[arg(long = "default-address-pool")]
+    pub default_address_pools: Vec<String>,
     /// User/Group setting for user namespaces (default, USER[:GROUP], UID[:GID])
     #[arg(long)]
     pub userns_remap: Option<String>,
@@ -145,6 +154,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// `--userns-remap` as given (resolved to ID ranges when the daemon starts).
     pub userns_remap: Option<String>,
+    /// `--bip`, `--mtu` and `--default-address-pool`.
+    pub net: crate::networks::NetOptions,
 }
 
 impl Config {
@@ -182,6 +193,13 @@ impl Config {
             "init-path",
             flags.init_path.is_some(),
             file.init_path.is_some(),
+        );
+        pick("bip", flags.bip.is_some(), file.bip.is_some());
+        pick("mtu", flags.mtu.is_some(), file.mtu.is_some());
+        pick(
+            "default-address-pools",
+            !flags.default_address_pools.is_empty(),
+            file.default_address_pools.is_some(),
         );
         pick(
             "userns-remap",
@@ -254,12 +272,72 @@ impl Config {
             labels: file.labels.unwrap_or_default(),
             group: file.group.unwrap_or_else(|| "berth".into()),
             config_file: flags.config_file.exists().then_some(flags.config_file),
+            net: net_options(
+                flags.bip.or(file.bip),
+                flags.mtu.or(file.mtu),
+                &flags.default_address_pools,
+                file.default_address_pools.as_deref(),
+            )?,
             userns_remap: flags
                 .userns_remap
                 .or(file.userns_remap)
                 .filter(|s| !s.is_empty()),
         })
     }
+}
+
+/// `bip`, `mtu` and `default-address-pools` (flag form `base=CIDR,size=N`, file form
+/// `{"base": CIDR, "size": N}`), checked.
+fn net_options(
+    bip: Option<String>,
+    mtu: Option<u32>,
+    flag_pools: &[String],
+    file_pools: Option<&[Value]>,
+) -> anyhow::Result<crate::networks::NetOptions> {
+    let bip = match bip {
+        Some(b) => Some(crate::networks::parse_cidr(&b).ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid bip {b:?}: expected an address with a prefix, e.g. 172.26.0.1/16"
+            )
+        })?),
+        None => None,
+    };
+    if let Some(m) = mtu {
+        if !(68..=65535).contains(&m) {
+            bail!("invalid mtu {m}: it must be between 68 and 65535");
+        }
+    }
+    let mut pools = Vec::new();
+    let mut add = |base: &str, size: u64| -> anyhow::Result<()> {
+        let (addr, prefix) = crate::networks::parse_cidr(base)
+            .ok_or_else(|| anyhow::anyhow!("invalid default address pool base {base:?}"))?;
+        if size > 32 || (size as u8) < prefix {
+            bail!("invalid default address pool size {size} for {base}");
+        }
+        pools.push((crate::networks::mask(addr, prefix), prefix, size as u8));
+        Ok(())
+    };
+    for p in flag_pools {
+        let mut base = None;
+        let mut size = None;
+        for kv in p.split(',') {
+            match kv.split_once('=') {
+                Some(("base", v)) => base = Some(v.to_string()),
+                Some(("size", v)) => size = v.parse::<u64>().ok(),
+                _ => bail!("invalid --default-address-pool {p:?}: expected base=CIDR,size=N"),
+            }
+        }
+        match (base, size) {
+            (Some(b), Some(s)) => add(&b, s)?,
+            _ => bail!("invalid --default-address-pool {p:?}: expected base=CIDR,size=N"),
+        }
+    }
+    for p in file_pools.into_iter().flatten() {
+        let base = p.get("base").and_then(Value::as_str).unwrap_or("");
+        let size = p.get("size").and_then(Value::as_u64).unwrap_or(0);
+        add(base, size)?;
+    }
+    Ok(crate::networks::NetOptions { bip, mtu, pools })
 }
 
 /// The runtime inside berth (berth-runtime, run by the shim without a command line).

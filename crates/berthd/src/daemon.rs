@@ -106,6 +106,7 @@ impl Daemon {
         let networks = crate::networks::Networks::open(
             &config.data_root,
             &crate::networks::reserved_networks(),
+            config.net.clone(),
         )?;
         Ok(Daemon {
             config,

@@ -156,15 +156,30 @@ impl NetworkRecord {
     }
 }
 
+/// The daemon's network settings (`--bip`, `--mtu`, `--default-address-pool`).
+#[derive(Debug, Clone, Default)]
+pub struct NetOptions {
+    /// The default bridge's gateway address and prefix.
+    pub bip: Option<(Ipv4Addr, u8)>,
+    pub mtu: Option<u32>,
+    /// (base, prefix of the base, size of each subnet); Docker's pools when empty.
+    pub pools: Vec<(Ipv4Addr, u8, u8)>,
+}
+
 pub struct Networks {
     dir: PathBuf,
     index: Mutex<HashMap<String, NetworkRecord>>,
+    opts: NetOptions,
 }
 
 impl Networks {
     /// Opens the store, creating the predefined networks on first use. `host_routes`
     /// are the host's IPv4 routes (address, prefix) the default bridge must not overlap.
-    pub fn open(data_root: &Path, host_routes: &[(Ipv4Addr, u8)]) -> anyhow::Result<Networks> {
+    pub fn open(
+        data_root: &Path,
+        host_routes: &[(Ipv4Addr, u8)],
+        opts: NetOptions,
+    ) -> anyhow::Result<Networks> {
         let dir = data_root.join("networks");
         berth_store::create_dir_all_durable(&dir)?;
         berth_store::sweep_temporaries(&dir)?;
@@ -186,7 +201,9 @@ impl Networks {
         let n = Networks {
             dir,
             index: Mutex::new(index),
+            opts,
         };
+        n.apply_bip()?;
         for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
             if n.get(name).is_ok() {
                 continue;
@@ -205,14 +222,20 @@ impl Networks {
                 labels: Map::new(),
             };
             if name == "bridge" {
-                let (addr, prefix) = n
-                    .free_pool(host_routes)
-                    .ok_or_else(|| anyhow::anyhow!("no free subnet for the default bridge"))?;
+                let (addr, prefix, gateway) = match n.opts.bip {
+                    Some((gw, p)) => (mask(gw, p), p, gw),
+                    None => {
+                        let (a, p) = n.free_pool(host_routes).ok_or_else(|| {
+                            anyhow::anyhow!("no free subnet for the default bridge")
+                        })?;
+                        (a, p, Ipv4Addr::from(u32::from(a) + 1))
+                    }
+                };
                 rec.bridge = DEFAULT_BRIDGE.into();
                 rec.subnets = vec![Subnet {
                     addr,
                     prefix,
-                    gateway: Ipv4Addr::from(u32::from(addr) + 1),
+                    gateway,
                     range: None,
                 }];
                 for (k, v) in [
@@ -221,15 +244,44 @@ impl Networks {
                     ("com.docker.network.bridge.enable_ip_masquerade", "true"),
                     ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
                     ("com.docker.network.bridge.name", DEFAULT_BRIDGE),
-                    ("com.docker.network.driver.mtu", "1500"),
                 ] {
                     rec.options.insert(k.into(), json!(v));
                 }
+                rec.options.insert(
+                    "com.docker.network.driver.mtu".into(),
+                    json!(n.opts.mtu.unwrap_or(1500).to_string()),
+                );
             }
             n.save(&rec)?;
             n.lock().insert(rec.id.clone(), rec);
         }
         Ok(n)
+    }
+
+    /// `--bip` given now re-addresses an existing default bridge, as dockerd does at start.
+    fn apply_bip(&self) -> anyhow::Result<()> {
+        let Some((gw, p)) = self.opts.bip else {
+            return Ok(());
+        };
+        let mut idx = self.lock();
+        let Some(rec) = idx.values_mut().find(|r| r.name == "bridge") else {
+            return Ok(());
+        };
+        let want = Subnet {
+            addr: mask(gw, p),
+            prefix: p,
+            gateway: gw,
+            range: None,
+        };
+        if rec.subnets.first() != Some(&want) {
+            rec.subnets = vec![want];
+            berth_store::write_json(&self.dir.join(format!("{}.json", rec.id)), &*rec)?;
+        }
+        Ok(())
+    }
+
+    pub fn mtu(&self) -> Option<u32> {
+        self.opts.mtu
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NetworkRecord>> {
@@ -258,13 +310,23 @@ impl Networks {
             .flat_map(|n| &n.subnets)
             .filter_map(|s| net((s.addr, s.prefix)))
             .collect();
-        berth_network::ipam::choose_default_subnet(
-            &reserved,
-            &in_use,
-            &berth_network::ipam::default_address_pools(),
-        )
-        .ok()
-        .map(|n| (n.network(), n.prefix_len()))
+        let pools = if self.opts.pools.is_empty() {
+            berth_network::ipam::default_address_pools()
+        } else {
+            self.opts
+                .pools
+                .iter()
+                .filter_map(|(a, p, size)| {
+                    Some(berth_network::ipam::PredefinedPool {
+                        base: ipnet::Ipv4Net::new(*a, *p).ok()?,
+                        size: *size,
+                    })
+                })
+                .collect()
+        };
+        berth_network::ipam::choose_default_subnet(&reserved, &in_use, &pools)
+            .ok()
+            .map(|n| (n.network(), n.prefix_len()))
     }
 
     /// By full name, full ID or unique ID prefix (Docker's lookup order).
@@ -501,7 +563,7 @@ mod tests {
             (Ipv4Addr::new(172, 17, 5, 0), 24),
             (Ipv4Addr::new(0, 0, 0, 0), 0),
         ];
-        let n = Networks::open(dir.path(), &routes).unwrap();
+        let n = Networks::open(dir.path(), &routes, NetOptions::default()).unwrap();
         let bridge = n.get("bridge").unwrap();
         assert_eq!(bridge.subnets[0].cidr(), "172.18.0.0/16");
         assert_eq!(bridge.subnets[0].gateway, Ipv4Addr::new(172, 18, 0, 1));
@@ -538,7 +600,7 @@ mod tests {
         );
         // Reopened from disk: the same networks.
         drop(n);
-        let n = Networks::open(dir.path(), &routes).unwrap();
+        let n = Networks::open(dir.path(), &routes, NetOptions::default()).unwrap();
         assert_eq!(n.get(&a.id[..10]).unwrap().name, "a");
         assert_eq!(n.all().len(), 5);
         assert!(n.remove(&n.get("bridge").unwrap()).is_err());

@@ -202,7 +202,7 @@ impl Daemon {
         let plug = || -> Result<[u8; 6], ContainerError> {
             link::ensure_bridge(&BridgeConfig {
                 name: net.bridge.clone(),
-                mtu: None,
+                mtu: self.networks.mtu(),
                 ipv4: Some(
                     format!("{}/{}", subnet.gateway, subnet.prefix)
                         .parse()
@@ -224,6 +224,7 @@ impl Daemon {
             };
             let mut veth = VethConfig::new(&net.bridge, &host_ifname, netns);
             veth.container_ifname = ifname;
+            veth.mtu = self.networks.mtu();
             veth.mac = Some(mac);
             veth.ipv4 = Some(
                 format!("{ip}/{}", subnet.prefix)
