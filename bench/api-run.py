@@ -4,10 +4,10 @@ makes (create, wait for removal, start), timed from the create request to the wa
 answer over kept-alive connections, so no client start-up is counted. Prints the median
 in milliseconds of N runs.
 
-    bench/api-run.py SOCKET [N] [RUNTIME]
+    bench/api-run.py SOCKET [N] [RUNTIME] [NETWORK]
 
-RUNTIME is a runtime name registered with the daemon (`--runtime`); the default one when
-not given.
+RUNTIME is a runtime name registered with the daemon (`--runtime`), NETWORK a network
+mode (`--network`: none, bridge, ...); the defaults when not given or empty.
 """
 import http.client
 import json
@@ -37,10 +37,12 @@ def call(conn, method, path, body=None):
     return data
 
 
-def one_run(api, waiter, runtime):
+def one_run(api, waiter, runtime, network):
     host_config = {"AutoRemove": True}
     if runtime:
         host_config["Runtime"] = runtime
+    if network:
+        host_config["NetworkMode"] = network
     t = time.perf_counter()
     created = json.loads(call(api, "POST", "/containers/create",
                               {"Image": "busybox", "Cmd": ["true"], "HostConfig": host_config}))
@@ -57,9 +59,10 @@ def main():
     sock = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     runtime = sys.argv[3] if len(sys.argv) > 3 else None
+    network = sys.argv[4] if len(sys.argv) > 4 else None
     api, waiter = UnixConnection(sock), UnixConnection(sock)
-    one_run(api, waiter, runtime)  # warm caches
-    times = [one_run(api, waiter, runtime) for _ in range(n)]
+    one_run(api, waiter, runtime, network)  # warm caches
+    times = [one_run(api, waiter, runtime, network) for _ in range(n)]
     print(f"{statistics.median(times):.1f}")
 
 

@@ -87,7 +87,9 @@ fn default_bridge_gives_an_address_a_route_and_reachability() {
     // Removal takes the veth pair, the namespace and the address with it.
     let id = d.inspect_fmt("ca", "{{.Id}}");
     d.docker(["rm", "-f", "ca"]).ok();
-    assert_eq!(host_links(&d), ["lo", "berth0"], "only the bridge stays");
+    wait_for("only the bridge stays", || {
+        host_links(&d) == ["lo", "berth0"]
+    });
     assert!(!d.exec_root.join("netns").join(&id).exists());
     d.docker(["run", "-d", "--name", "cb", "busybox", "sleep", "300"])
         .ok();
@@ -182,7 +184,7 @@ fn user_networks_resolve_names_only_among_their_members() {
     assert!(o.stderr.contains("has active endpoints"), "{o}");
     d.docker(["rm", "-f", "web", "db", "client"]).ok();
     d.docker(["network", "rm", "front", "back"]).ok();
-    assert_eq!(host_links(&d), ["lo"], "no veth, no bridge left");
+    wait_for("no veth, no bridge left", || host_links(&d) == ["lo"]);
     let ipam = std::fs::read_dir(d.data_root.join("networks/ipam"))
         .map(|r| r.count())
         .unwrap_or(0);
@@ -278,7 +280,7 @@ fn networks_survive_kill_9_and_leave_nothing_after_rm() {
     );
     d.docker(["rm", "-f", "keep", "peer", "gone"]).ok();
     d.docker(["network", "rm", "n1"]).ok();
-    assert_eq!(host_links(&d), ["lo"], "no veth, no bridge left");
+    wait_for("no veth, no bridge left", || host_links(&d) == ["lo"]);
     let netns: Vec<_> = std::fs::read_dir(d.exec_root.join("netns"))
         .map(|r| r.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();

@@ -22,6 +22,9 @@ pub struct Daemon {
     pub dns: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
     /// The sockets holding running containers' published host ports.
     pub port_holds: std::sync::Mutex<std::collections::HashMap<String, Vec<crate::ports::Hold>>>,
+    /// The firewall state last applied, so that a start that changes no rule (a container
+    /// without published ports) costs no `nft` run. Cleared when the rules were lost.
+    pub firewall_applied: std::sync::Mutex<Option<berth_network::firewall::FirewallState>>,
     /// NAT, isolation and published ports for bridge networks.
     pub firewall: Box<dyn berth_network::firewall::FirewallDriver>,
     pub execs: crate::containers::exec::Execs,
@@ -116,6 +119,7 @@ impl Daemon {
             firewall: crate::plumbing::firewall_driver(),
             dns: Default::default(),
             port_holds: Default::default(),
+            firewall_applied: Default::default(),
             execs: Default::default(),
             events,
             engine_id,
@@ -391,6 +395,8 @@ impl Daemon {
     pub fn restore(self: &Arc<Self>) {
         self.apply_firewall();
         self.heal_firewall();
+        let d = self.clone();
+        tokio::task::spawn_blocking(move || d.sweep_veths());
         for c in self.containers.all() {
             let rec = c.record();
             if rec.state.status != "running" && !rec.endpoints.is_empty() {

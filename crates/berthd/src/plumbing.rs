@@ -303,22 +303,78 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&rec.id);
-        for (name, ep) in &rec.endpoints {
-            if let Err(e) = link::detach_veth(&ep.host_ifname) {
-                tracing::warn!(container = %rec.id, network = %name, error = %e, "removing the veth pair");
-            }
+        let netns = self.containers.netns_path(&rec.id);
+        if let Err(e) = berth_network::netns::remove_netns(&netns) {
+            tracing::warn!(container = %rec.id, error = %e, "removing the network namespace");
+        }
+        for ep in rec.endpoints.values() {
             if let Ok(net) = self.networks.get(&ep.network_id) {
                 if let Ok(mut ipam) = self.ipam(&net) {
                     let _ = ipam.release_owner(&rec.id);
                 }
             }
         }
-        let netns = self.containers.netns_path(&rec.id);
-        if let Err(e) = berth_network::netns::remove_netns(&netns) {
-            tracing::warn!(container = %rec.id, error = %e, "removing the network namespace");
+        // Deleting a network device waits for the kernel's RCU grace periods (15–20 ms
+        // here), which would sit on every `rm` and `run --rm`: it happens on a thread of
+        // its own. The address is free already; the old pair's MAC is the address's own,
+        // so a new container taking it meets no stale neighbour entry. A daemon killed
+        // before the thread is done finds the pair at its next start (sweep_veths).
+        let doomed: Vec<String> = rec
+            .endpoints
+            .values()
+            .map(|e| e.host_ifname.clone())
+            .collect();
+        if !doomed.is_empty() {
+            let id = rec.id.clone();
+            std::thread::spawn(move || {
+                for name in doomed {
+                    if let Err(e) = link::detach_veth(&name) {
+                        tracing::warn!(container = %id, error = %e, "removing the veth pair");
+                    }
+                }
+            });
         }
         if !rec.endpoints.is_empty() {
             self.apply_firewall();
+        }
+    }
+
+    /// Deletes host ends of veth pairs on our bridges that no container's record names
+    /// (left by a daemon killed while removing them).
+    pub fn sweep_veths(&self) {
+        let bridges: Vec<u32> = self
+            .networks
+            .all()
+            .iter()
+            .filter(|n| !n.bridge.is_empty())
+            .filter_map(|n| link::link_details(&n.bridge).ok().flatten())
+            .map(|l| l.index)
+            .collect();
+        let known: Vec<String> = self
+            .containers
+            .all()
+            .iter()
+            .flat_map(|c| {
+                c.record()
+                    .endpoints
+                    .values()
+                    .map(|e| e.host_ifname.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for name in link::link_names().unwrap_or_default() {
+            if !name.starts_with("veth") || known.contains(&name) {
+                continue;
+            }
+            let ours = link::link_details(&name)
+                .ok()
+                .flatten()
+                .and_then(|l| l.controller)
+                .is_some_and(|c| bridges.contains(&c));
+            if ours {
+                tracing::info!(link = %name, "removing a veth pair no container owns");
+                let _ = link::detach_veth(&name);
+            }
         }
     }
 
@@ -414,8 +470,20 @@ impl Daemon {
     /// healing loop tries again).
     pub fn apply_firewall(&self) {
         let state = self.firewall_state();
-        if let Err(e) = self.firewall.apply(&state) {
-            tracing::warn!(driver = self.firewall.name(), error = %e, "applying firewall rules");
+        // Held across the apply: two changes must not land in the wrong order.
+        let mut applied = self
+            .firewall_applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if applied.as_ref() == Some(&state) {
+            return;
+        }
+        match self.firewall.apply(&state) {
+            Ok(()) => *applied = Some(state),
+            Err(e) => {
+                *applied = None;
+                tracing::warn!(driver = self.firewall.name(), error = %e, "applying firewall rules");
+            }
         }
     }
 
@@ -438,6 +506,7 @@ impl Daemon {
                 .unwrap_or(false);
                 if gone {
                     tracing::info!("firewall rules were removed by someone else; restoring them");
+                    *d.firewall_applied.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     let d2 = d.clone();
                     let _ = tokio::task::spawn_blocking(move || d2.apply_firewall()).await;
                 }
