@@ -560,3 +560,80 @@ fn bip_mtu_and_address_pools_come_from_daemon_json() {
         .ok();
     assert_eq!(info.trim(), "1400");
 }
+
+#[test]
+fn ipv6_networks_give_containers_a_ula_address_too() {
+    let d = Daemon::with_busybox();
+    d.docker([
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:b:c::/64",
+        "six",
+    ])
+    .ok();
+    // Dual stack, as Docker: an IPv4 subnet from the pools besides the one given.
+    let cfg = d
+        .docker([
+            "network",
+            "inspect",
+            "-f",
+            "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}",
+            "six",
+        ])
+        .ok();
+    assert!(cfg.starts_with("true 172."), "{cfg}");
+    assert!(cfg.contains(" fd42:b:c::/64=fd42:b:c::1"), "{cfg}");
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "v6a",
+        "--network",
+        "six",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let a6 = d.inspect_fmt(
+        "v6a",
+        "{{(index .NetworkSettings.Networks \"six\").GlobalIPv6Address}}",
+    );
+    assert!(a6.starts_with("fd42:b:c::"), "{a6}");
+    assert_eq!(
+        d.inspect_fmt(
+            "v6a",
+            "{{(index .NetworkSettings.Networks \"six\").IPv6Gateway}}"
+        ),
+        "fd42:b:c::1"
+    );
+    let out = sh(
+        &d,
+        "v6a",
+        "ip -o -6 addr show eth0 scope global | awk '{print $4}'; ip -6 route | grep default",
+    );
+    assert!(out.starts_with(&format!("{a6}/64\n")), "{out}");
+    assert!(out.contains("default via fd42:b:c::1 dev eth0"), "{out}");
+    // Another container reaches it over IPv6 (a freshly added address may still be in
+    // duplicate address detection: retry briefly).
+    wait_for_within("ping6 between containers", Duration::from_secs(10), || {
+        d.docker([
+            "run",
+            "--rm",
+            "--network",
+            "six",
+            "busybox",
+            "ping",
+            "-6",
+            "-c1",
+            "-W1",
+            &a6,
+        ])
+        .run()
+        .success()
+    });
+    d.docker(["rm", "-f", "v6a"]).ok();
+    d.docker(["network", "rm", "six"]).ok();
+}

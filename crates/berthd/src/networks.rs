@@ -102,6 +102,9 @@ pub struct NetworkRecord {
     pub bridge: String,
     #[serde(default)]
     pub subnets: Vec<Subnet>,
+    /// With `--ipv6`: its IPv6 subnet (a ULA one, usually) and gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<(ipnet::Ipv6Net, std::net::Ipv6Addr)>,
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]
@@ -131,6 +134,11 @@ impl NetworkRecord {
                 }
                 c
             })
+            .chain(
+                self.subnet6
+                    .iter()
+                    .map(|(net, gw)| json!({"Subnet": net.to_string(), "Gateway": gw.to_string()})),
+            )
             .collect();
         let mut v = json!({
             "Name": self.name,
@@ -218,6 +226,7 @@ impl Networks {
                 internal: false,
                 attachable: false,
                 enable_ipv6: false,
+                subnet6: None,
                 options: Map::new(),
                 labels: Map::new(),
             };
@@ -395,6 +404,7 @@ impl Networks {
             )));
         }
         let mut subnets = Vec::new();
+        let mut subnet6 = None;
         for c in body
             .pointer("/IPAM/Config")
             .and_then(Value::as_array)
@@ -408,10 +418,32 @@ impl Networks {
             else {
                 continue;
             };
-            let Some((addr, prefix)) = parse_cidr(sub).filter(|_| !sub.contains(':')) else {
-                if sub.contains(':') {
-                    continue; // IPv6 pools are accepted and not used yet
+            if sub.contains(':') {
+                let net: ipnet::Ipv6Net = sub.parse().map_err(|_| {
+                    NetworkError::Invalid(format!(
+                        "invalid network config:\ninvalid subnet {sub} : invalid CIDR address: {sub}"
+                    ))
+                })?;
+                let net = net.trunc();
+                let gateway = match c
+                    .get("Gateway")
+                    .and_then(Value::as_str)
+                    .filter(|g| !g.is_empty())
+                {
+                    Some(g) => g.parse::<std::net::Ipv6Addr>().map_err(|_| {
+                        NetworkError::Invalid(format!("invalid gateway address {g}"))
+                    })?,
+                    None => std::net::Ipv6Addr::from(u128::from(net.network()) + 1),
+                };
+                if !net.contains(&gateway) {
+                    return Err(NetworkError::Invalid(format!(
+                        "no matching subnet for gateway {gateway}"
+                    )));
                 }
+                subnet6 = Some((net, gateway));
+                continue;
+            }
+            let Some((addr, prefix)) = parse_cidr(sub) else {
                 return Err(NetworkError::Invalid(format!(
                     "invalid network config:\ninvalid subnet {sub} : invalid CIDR address: {sub}"
                 )));
@@ -483,6 +515,20 @@ impl Networks {
                 range: None,
             });
         }
+        let enable_ipv6 = body
+            .get("EnableIPv6")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !enable_ipv6 {
+            subnet6 = None;
+        } else if subnet6.is_none() {
+            // Docker gives an IPv6 network without a subnet a unique local one.
+            let n: u128 = u128::from_str_radix(&id[..10], 16).unwrap_or(1);
+            let net =
+                ipnet::Ipv6Net::new(std::net::Ipv6Addr::from((0xfdu128 << 120) | (n << 80)), 64)
+                    .expect("a /64 is a valid prefix");
+            subnet6 = Some((net, std::net::Ipv6Addr::from(u128::from(net.network()) + 1)));
+        }
         let rec = NetworkRecord {
             id,
             name: name.to_string(),
@@ -498,10 +544,8 @@ impl Networks {
                 .get("Attachable")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            enable_ipv6: body
-                .get("EnableIPv6")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            enable_ipv6,
+            subnet6,
             options,
             labels: body
                 .get("Labels")

@@ -82,7 +82,7 @@ impl Daemon {
         match NetworkIpam::open(&self.ipam_dir(), &net.id) {
             Ok(i) => Ok(i),
             Err(berth_network::NetError::NotFound(_)) => {
-                let pools: Vec<PoolConfig> = net
+                let mut pools: Vec<PoolConfig> = net
                     .subnets
                     .iter()
                     .map(|s| PoolConfig {
@@ -95,6 +95,13 @@ impl Daemon {
                         gateway: Some(IpAddr::V4(s.gateway)),
                     })
                     .collect();
+                if let Some((net6, gw6)) = net.subnet6 {
+                    pools.push(PoolConfig {
+                        subnet: ipnet::IpNet::V6(net6),
+                        ip_range: None,
+                        gateway: Some(IpAddr::V6(gw6)),
+                    });
+                }
                 NetworkIpam::create(&self.ipam_dir(), &net.id, &net.name, &pools, true)
                     .map_err(internal)
             }
@@ -198,6 +205,17 @@ impl Daemon {
         let IpAddr::V4(ip) = ip else {
             return Err(internal("an IPv4 pool gave an IPv6 address"));
         };
+        let ip6 = match net.subnet6 {
+            Some((net6, gw6)) => match ipam.allocate(Family::V6, &rec.id) {
+                Ok(IpAddr::V6(a)) => Some((a, net6.prefix_len(), gw6)),
+                Ok(_) => None,
+                Err(e) => {
+                    let _ = ipam.release(IpAddr::V4(ip));
+                    return Err(ContainerError::Invalid(e.to_string()));
+                }
+            },
+            None => None,
+        };
         let host_ifname = link::host_ifname(&rec.id, &net.id);
         let plug = || -> Result<[u8; 6], ContainerError> {
             link::ensure_bridge(&BridgeConfig {
@@ -208,10 +226,17 @@ impl Daemon {
                         .parse()
                         .map_err(internal)?,
                 ),
-                ipv6: None,
+                ipv6: net
+                    .subnet6
+                    .map(|(n6, gw6)| ipnet::Ipv6Net::new(gw6, n6.prefix_len()))
+                    .transpose()
+                    .map_err(internal)?,
             })
             .map_err(internal)?;
             berth_network::sysctl::enable_ip_forward().map_err(internal)?;
+            if net.subnet6.is_some() {
+                berth_network::sysctl::enable_ipv6_forward().map_err(internal)?;
+            }
             let mac = match rec
                 .config
                 .get("MacAddress")
@@ -232,6 +257,10 @@ impl Daemon {
                     .map_err(internal)?,
             );
             veth.gateway4 = (!net.internal).then_some(subnet.gateway);
+            if let Some((a, p, gw)) = ip6 {
+                veth.ipv6 = Some(ipnet::Ipv6Net::new(a, p).map_err(internal)?);
+                veth.gateway6 = (!net.internal).then_some(gw);
+            }
             link::attach_veth(&veth).map_err(internal)?;
             Ok(mac)
         };
@@ -245,10 +274,14 @@ impl Daemon {
                 mac: link::format_mac(&mac),
                 aliases,
                 host_ifname,
+                ip6,
             }),
             Err(e) => {
                 let _ = link::detach_veth(&host_ifname);
                 let _ = ipam.release(IpAddr::V4(ip));
+                if let Some((a, _, _)) = ip6 {
+                    let _ = ipam.release(IpAddr::V6(a));
+                }
                 Err(e)
             }
         }
@@ -274,6 +307,9 @@ impl Daemon {
         }
         if let Ok(mut ipam) = self.ipam(net) {
             let _ = ipam.release(IpAddr::V4(ep.ip));
+            if let Some((a, _, _)) = ep.ip6 {
+                let _ = ipam.release(IpAddr::V6(a));
+            }
         }
         self.apply_firewall();
     }
@@ -418,6 +454,7 @@ impl Daemon {
                     .subnets
                     .iter()
                     .filter_map(|s| format!("{}/{}", s.addr, s.prefix).parse().ok())
+                    .chain(n.subnet6.map(|(n6, _)| ipnet::IpNet::V6(n6)))
                     .collect(),
                 internal: n.internal,
                 masquerade: n

@@ -421,7 +421,9 @@ fn network_settings(d: &Daemon, r: &Record) -> Value {
                 "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
                 "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
                 "IPPrefixLen": ep.map_or(0, |e| e.prefix),
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": ep.and_then(|e| e.ip6).map(|(_, _, g)| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": ep.and_then(|e| e.ip6).map(|(a, _, _)| a.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": ep.and_then(|e| e.ip6).map_or(0, |(_, p, _)| p),
                 "DNSNames": ep.map(|e| {
                     let mut n = vec![r.name.clone(), r.id[..12].to_string()];
                     n.extend(e.aliases.iter().cloned());

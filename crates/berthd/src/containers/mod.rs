@@ -147,6 +147,9 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// The host end of its veth pair.
     pub host_ifname: String,
+    /// On an IPv6 network: its IPv6 address, prefix and gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<(std::net::Ipv6Addr, u8, std::net::Ipv6Addr)>,
 }
 
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
