@@ -637,3 +637,73 @@ fn ipv6_networks_give_containers_a_ula_address_too() {
     d.docker(["rm", "-f", "v6a"]).ok();
     d.docker(["network", "rm", "six"]).ok();
 }
+
+/// The iptables backend (`--firewall-backend iptables`, for hosts without nft): NAT for
+/// published ports, loopback kept local, and the chains restored after a table flush.
+#[test]
+fn iptables_backend_publishes_ports_and_heals() {
+    let mut d = Daemon::new();
+    d.extra_args = vec!["--firewall-backend".into(), "iptables".into()];
+    d.spawn();
+    d.load(&berth_it::fixtures().busybox);
+    d.docker([
+        "run", "-d", "--name", "web", "-p", "18090:80", "busybox", "sh", "-c",
+    ])
+    .arg("mkdir /www; echo via-iptables > /www/index.html; exec httpd -f -p 80 -h /www")
+    .ok();
+    let second = SecondHost::new(&d);
+    let get = |cli: berth_it::cli::Cli| http_get(cli);
+    wait_for_within("the published port", Duration::from_secs(10), || {
+        get(d.on_host("curl", ["-sf", "-m", "2", "http://127.0.0.1:18090/"])).as_deref()
+            == Some("via-iptables\n")
+    });
+    assert_eq!(
+        get(second.run("curl", &["-sf", "-m", "2", "http://10.99.0.1:18090/"])).as_deref(),
+        Some("via-iptables\n")
+    );
+    let nat = d
+        .on_host("iptables", ["-t", "nat", "-S", "BERTH-PREROUTING"])
+        .ok();
+    assert!(nat.contains("--dport 18090 -j DNAT"), "{nat}");
+    assert!(
+        d.on_host("nft", ["list", "table", "ip", "berth"])
+            .run()
+            .stdout
+            .is_empty(),
+        "no nft table of ours"
+    );
+    // Someone flushes the nat table: the jump and rules come back.
+    d.on_host("iptables", ["-t", "nat", "-F"]).ok();
+    wait_for_within(
+        "the nat rules to be restored",
+        Duration::from_secs(5),
+        || {
+            d.on_host("iptables", ["-t", "nat", "-S", "BERTH-PREROUTING"])
+                .run()
+                .stdout
+                .contains("--dport 18090")
+                && d.on_host(
+                    "iptables",
+                    [
+                        "-t",
+                        "nat",
+                        "-C",
+                        "PREROUTING",
+                        "-m",
+                        "addrtype",
+                        "--dst-type",
+                        "LOCAL",
+                        "-j",
+                        "BERTH-PREROUTING",
+                    ],
+                )
+                .run()
+                .success()
+        },
+    );
+    d.docker(["rm", "-f", "web"]).ok();
+    let nat = d
+        .on_host("iptables", ["-t", "nat", "-S", "BERTH-PREROUTING"])
+        .ok();
+    assert!(!nat.contains("DNAT"), "{nat}");
+}

@@ -60,6 +60,10 @@ pub struct Flags {
     /// Keep containers running when the daemon stops
     #[arg(long)]
     pub live_restore: bool,
+    /// Firewall for bridge networks: nftables or iptables (default: nftables when `nft`
+    /// works, else iptables)
+    #[arg(long)]
+    pub firewall_backend: Option<String>,
     /// The default bridge's address and prefix (e.g. 172.26.0.1/16)
     #[arg(long)]
     pub bip: Option<String>,
@@ -126,6 +130,7 @@ pub struct FileConfig {
     pub group: Option<String>,
     pub containerd: Option<String>,
     pub userns_remap: Option<String>,
+    pub firewall_backend: Option<String>,
 }
 
 // cgroup_parent and default_ulimits are consumed by containers (next step).
@@ -156,6 +161,8 @@ pub struct Config {
     pub userns_remap: Option<String>,
     /// `--bip`, `--mtu` and `--default-address-pool`.
     pub net: crate::networks::NetOptions,
+    /// `--firewall-backend`: `nftables`, `iptables`, or empty for the first that works.
+    pub firewall_backend: String,
 }
 
 impl Config {
@@ -195,6 +202,18 @@ impl Config {
             file.init_path.is_some(),
         );
         pick("bip", flags.bip.is_some(), file.bip.is_some());
+        pick(
+            "firewall-backend",
+            flags.firewall_backend.is_some(),
+            file.firewall_backend.is_some(),
+        );
+        let firewall_backend = flags
+            .firewall_backend
+            .or(file.firewall_backend)
+            .unwrap_or_default();
+        if !matches!(firewall_backend.as_str(), "" | "nftables" | "iptables") {
+            bail!("invalid firewall-backend {firewall_backend:?}: expected nftables or iptables");
+        }
         pick("mtu", flags.mtu.is_some(), file.mtu.is_some());
         pick(
             "default-address-pools",
@@ -272,6 +291,7 @@ impl Config {
             labels: file.labels.unwrap_or_default(),
             group: file.group.unwrap_or_else(|| "berth".into()),
             config_file: flags.config_file.exists().then_some(flags.config_file),
+            firewall_backend,
             net: net_options(
                 flags.bip.or(file.bip),
                 flags.mtu.or(file.mtu),

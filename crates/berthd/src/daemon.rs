@@ -106,6 +106,7 @@ impl Daemon {
             },
             config.userns_remap.as_deref(),
         )?);
+        let firewall = crate::plumbing::firewall_driver(&config.firewall_backend)?;
         let networks = crate::networks::Networks::open(
             &config.data_root,
             &crate::networks::reserved_networks(),
@@ -116,7 +117,7 @@ impl Daemon {
             images,
             containers,
             networks,
-            firewall: crate::plumbing::firewall_driver(),
+            firewall,
             dns: Default::default(),
             port_holds: Default::default(),
             firewall_applied: Default::default(),

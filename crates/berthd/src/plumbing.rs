@@ -482,8 +482,9 @@ impl Daemon {
                 if host_ip.is_ipv6() {
                     continue;
                 }
-                if host_ip.is_loopback() {
-                    // Loopback-addressed packets may be routed to the bridge only then.
+                if host_ip.is_loopback() || host_ip.is_unspecified() {
+                    // The port answers on 127.0.0.1 too: loopback-addressed packets may be
+                    // routed to the bridge only with this.
                     let _ = berth_network::sysctl::set_route_localnet(&net.bridge);
                 }
                 ports.push(berth_network::firewall::PortMapping {
@@ -682,15 +683,27 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
-/// The firewall for this host: nftables when `nft` works, else none (with a warning).
-pub fn firewall_driver() -> Box<dyn FirewallDriver> {
+/// The firewall for this host: the backend asked for, or nftables when `nft` works, else
+/// iptables, else none (with a warning).
+pub fn firewall_driver(backend: &str) -> anyhow::Result<Box<dyn FirewallDriver>> {
     let nft = berth_network::firewall::Nftables::new();
-    if nft.available() {
-        Box::new(nft)
-    } else {
-        tracing::warn!("nft is not available: no NAT or isolation rules for bridge networks");
-        Box::new(berth_network::firewall::NoFirewall)
-    }
+    let ipt = berth_network::firewall::Iptables::new();
+    Ok(match backend {
+        "nftables" if nft.available() => Box::new(nft),
+        "nftables" => anyhow::bail!("firewall-backend nftables: nft does not work on this host"),
+        "iptables" if ipt.available() => Box::new(ipt),
+        "iptables" => {
+            anyhow::bail!("firewall-backend iptables: iptables does not work on this host")
+        }
+        _ if nft.available() => Box::new(nft),
+        _ if ipt.available() => Box::new(ipt),
+        _ => {
+            tracing::warn!(
+                "neither nft nor iptables works: no NAT or isolation rules for bridge networks"
+            );
+            Box::new(berth_network::firewall::NoFirewall)
+        }
+    })
 }
 
 /// The variables Docker's legacy links give a container for one linked container

@@ -5,12 +5,14 @@
 //! state twice changes nothing, and healing after another tool flushed the rules (a
 //! firewall reload, `nft flush ruleset`) is applying it again.
 
+mod iptables;
 mod nftables;
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use iptables::Iptables;
 pub use nftables::Nftables;
 
 use crate::Result;

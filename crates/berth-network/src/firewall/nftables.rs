@@ -212,7 +212,7 @@ fn valid_ifname(name: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '/' && c != ':')
 }
 
-fn validate(state: &FirewallState) -> Result<()> {
+pub(super) fn validate(state: &FirewallState) -> Result<()> {
     for n in &state.networks {
         if !valid_ifname(&n.bridge) {
             return Err(NetError::Invalid(format!(
