@@ -707,3 +707,118 @@ fn iptables_backend_publishes_ports_and_heals() {
         .ok();
     assert!(!nat.contains("DNAT"), "{nat}");
 }
+
+#[test]
+fn fixed_addresses_macs_and_aliases_given_at_run_or_connect() {
+    let d = Daemon::with_busybox();
+    d.docker([
+        "network",
+        "create",
+        "--subnet",
+        "10.123.45.0/24",
+        "--gateway",
+        "10.123.45.1",
+        "fixed",
+    ])
+    .ok();
+    let o = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "fixed",
+            "--ip",
+            "10.123.45.77",
+            "--mac-address",
+            "02:42:0a:00:00:99",
+            "busybox",
+            "sh",
+            "-c",
+        ])
+        .arg("ip -o -4 addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/address")
+        .run();
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stdout, "10.123.45.77/24\n02:42:0a:00:00:99\n");
+    // Taken, outside the subnet, or on the default bridge: Docker's errors.
+    d.docker([
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--network",
+        "fixed",
+        "--ip",
+        "10.123.45.80",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let o = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "fixed",
+            "--ip",
+            "10.123.45.80",
+            "busybox",
+            "true",
+        ])
+        .run();
+    assert!(o.stderr.contains("Address already in use"), "{o}");
+    let o = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "fixed",
+            "--ip",
+            "10.9.9.9",
+            "busybox",
+            "true",
+        ])
+        .run();
+    assert!(
+        o.stderr
+            .contains("does not belong to any of this network's subnets"),
+        "{o}"
+    );
+    let o = d
+        .docker(["run", "--rm", "--ip", "172.17.0.50", "busybox", "true"])
+        .run();
+    assert!(
+        o.stderr
+            .contains("user specified IP address is supported on user defined networks only"),
+        "{o}"
+    );
+    // connect --alias --ip on a running container.
+    d.docker(["run", "-d", "--name", "late", "busybox", "sleep", "300"])
+        .ok();
+    d.docker([
+        "network",
+        "connect",
+        "--alias",
+        "nick",
+        "--ip",
+        "10.123.45.90",
+        "fixed",
+        "late",
+    ])
+    .ok();
+    assert_eq!(
+        d.inspect_fmt(
+            "late",
+            "{{(index .NetworkSettings.Networks \"fixed\").IPAddress}}"
+        ),
+        "10.123.45.90"
+    );
+    assert_eq!(
+        sh(
+            &d,
+            "holder",
+            "ping -c1 -W2 nick >/dev/null && echo alias-ok"
+        ),
+        "alias-ok\n"
+    );
+}

@@ -40,8 +40,13 @@ fn wanted_network(rec: &Record) -> Option<Option<String>> {
     }
 }
 
-/// `EndpointsConfig[<network>].IPAMConfig.IPv4Address` (`--ip`) and `Aliases`.
-fn endpoint_config(rec: &Record, net: &NetworkRecord) -> (Option<Ipv4Addr>, Vec<String>) {
+/// `EndpointsConfig[<network>].IPAMConfig.IPv4Address` (`--ip`), `Aliases` and
+/// `MacAddress` (`--mac-address`, sent there since API 1.44; older clients put it in
+/// `Config.MacAddress`).
+fn endpoint_config(
+    rec: &Record,
+    net: &NetworkRecord,
+) -> (Option<Ipv4Addr>, Vec<String>, Option<String>) {
     let cfg = rec
         .endpoint_config
         .get(&net.name)
@@ -60,7 +65,13 @@ fn endpoint_config(rec: &Record, net: &NetworkRecord) -> (Option<Ipv4Addr>, Vec<
                 .collect()
         })
         .unwrap_or_default();
-    (ip, aliases)
+    let mac = cfg
+        .and_then(|c| c.get("MacAddress"))
+        .or_else(|| rec.config.get("MacAddress"))
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    (ip, aliases, mac)
 }
 
 /// What [`Daemon::attach_networks`] made for a starting container.
@@ -195,7 +206,7 @@ impl Daemon {
             .first()
             .cloned()
             .ok_or_else(|| ContainerError::Invalid(format!("network {name} has no subnet")))?;
-        let (want_ip, aliases) = endpoint_config(rec, &net);
+        let (want_ip, aliases, want_mac) = endpoint_config(rec, &net);
         let mut ipam = self.ipam(&net)?;
         let ip = match want_ip {
             Some(ip) => ipam.allocate_specific(IpAddr::V4(ip), &rec.id),
@@ -237,12 +248,7 @@ impl Daemon {
             if net.subnet6.is_some() {
                 berth_network::sysctl::enable_ipv6_forward().map_err(internal)?;
             }
-            let mac = match rec
-                .config
-                .get("MacAddress")
-                .and_then(Value::as_str)
-                .filter(|m| !m.is_empty())
-            {
+            let mac = match &want_mac {
                 Some(m) => parse_mac(m)
                     .ok_or_else(|| ContainerError::Invalid(format!("invalid MAC address: {m}")))?,
                 None => link::docker_mac(ip),

@@ -34,6 +34,22 @@ fn network_context(d: &Daemon, body: &Value) -> Result<containers::NetContext, A
         m if m.starts_with("container:") => None,
         name => Some(d.networks.get(name)?),
     };
+    // `--ip` needs a network whose addresses the user manages (Docker's rule).
+    let wants_ip = body
+        .pointer("/NetworkingConfig/EndpointsConfig")
+        .and_then(Value::as_object)
+        .is_some_and(|m| {
+            m.values().any(|e| {
+                e.pointer("/IPAMConfig/IPv4Address")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+            })
+        });
+    if wants_ip && named.as_ref().is_none_or(|n| n.predefined()) {
+        return Err(ApiError::bad_request(
+            "user specified IP address is supported on user defined networks only",
+        ));
+    }
     Ok(containers::NetContext {
         embedded_dns: named.is_some_and(|n| !n.predefined()),
         host_gateway: d
