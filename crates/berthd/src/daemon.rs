@@ -270,6 +270,8 @@ impl Daemon {
 
     pub async fn start_container(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), ApiError> {
         let rec = c.record();
+        // Before anything is set up for it: a running container keeps what it has.
+        crate::containers::check_startable(&rec)?;
         match self.try_start(c, &rec).await {
             Ok(rec) => {
                 self.serve_dns(&rec);
@@ -319,9 +321,7 @@ impl Daemon {
             r.ports = attached.ports;
             r.link_env = link_env;
         })?;
-        if !rec.ports.is_empty() {
-            self.apply_firewall();
-        }
+        self.apply_firewall();
         self.write_own_hosts_entry(&rec);
         Ok(self
             .containers

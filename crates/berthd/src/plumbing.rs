@@ -181,8 +181,8 @@ impl Daemon {
                     )));
                 }
             }
-            self.apply_firewall();
         }
+        // The caller applies the firewall once the endpoints are in the record.
         Ok(Attached {
             netns: Some(netns),
             endpoints,
@@ -301,9 +301,8 @@ impl Daemon {
     ) -> Result<Endpoint, ContainerError> {
         let netns = self.containers.netns_path(&rec.id);
         let ifname = format!("eth{}", rec.endpoints.len());
-        let ep = self.attach_one(rec, &net.name, &netns, &ifname)?;
-        self.apply_firewall();
-        Ok(ep)
+        // The caller applies the firewall once the endpoint is in the record.
+        self.attach_one(rec, &net.name, &netns, &ifname)
     }
 
     /// `docker network disconnect` of a running container's endpoint.
@@ -317,7 +316,6 @@ impl Daemon {
                 let _ = ipam.release(IpAddr::V6(a));
             }
         }
-        self.apply_firewall();
     }
 
     /// Clears the container's endpoints and ports from its record, then undoes them (the
@@ -449,11 +447,18 @@ impl Daemon {
     /// What the firewall should hold now: every bridge network, and the published ports
     /// of running containers.
     pub fn firewall_state(&self) -> FirewallState {
+        // Only networks with a running container on them: with none, no rule is left.
+        let active: std::collections::BTreeSet<String> = self
+            .containers
+            .all()
+            .iter()
+            .flat_map(|c| c.record().endpoints.into_values().map(|e| e.network_id))
+            .collect();
         let networks = self
             .networks
             .all()
             .into_iter()
-            .filter(|n| n.driver == "bridge" && !n.bridge.is_empty())
+            .filter(|n| n.driver == "bridge" && !n.bridge.is_empty() && active.contains(&n.id))
             .map(|n| FirewallNetwork {
                 bridge: n.bridge.clone(),
                 subnets: n
@@ -522,7 +527,12 @@ impl Daemon {
         if applied.as_ref() == Some(&state) {
             return;
         }
-        match self.firewall.apply(&state) {
+        let result = if state.networks.is_empty() && state.ports.is_empty() {
+            self.firewall.remove_all()
+        } else {
+            self.firewall.apply(&state)
+        };
+        match result {
             Ok(()) => *applied = Some(state),
             Err(e) => {
                 *applied = None;
@@ -541,6 +551,16 @@ impl Daemon {
                 let Some(d) = d.upgrade() else { return };
                 if d.shutdown.is_cancelled() {
                     return;
+                }
+                // Nothing to restore while no rule is wanted.
+                let wanted = d
+                    .firewall_applied
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_none_or(|s| !s.networks.is_empty() || !s.ports.is_empty());
+                if !wanted {
+                    continue;
                 }
                 let gone = tokio::task::spawn_blocking({
                     let d = d.clone();

@@ -181,6 +181,7 @@ pub async fn connect(
         let rec = d.containers.update(&c, |r| {
             r.endpoints.insert(n.name.clone(), ep.clone());
         })?;
+        d.apply_firewall();
         if !d
             .dns
             .lock()
@@ -229,6 +230,7 @@ pub async fn disconnect(
             r.host_config["NetworkMode"] = json!("none");
         }
     })?;
+    d.apply_firewall();
     d.network_event(&n, "disconnect", &[("container", rec.id.clone())]);
     Ok(StatusCode::OK.into_response())
 }

@@ -962,17 +962,7 @@ impl Containers {
         on_exit: ExitHook,
     ) -> Result<Record> {
         let rec = c.record();
-        if rec.state.status == "running" {
-            return Err(ContainerError::NotModified(
-                "container already started".into(),
-            ));
-        }
-        if rec.state.status == "restarting" {
-            return Err(ContainerError::Conflict(format!(
-                "cannot start container {}: container is restarting, wait until the container is running",
-                rec.id
-            )));
-        }
+        check_startable(&rec)?;
         self.prime_cgroup_join();
         let rootfs = self.mount_rootfs(&rec, &lower)?;
         let result = self.start_shim(c, &rec, &rootfs, netns, on_exit).await;
@@ -1510,6 +1500,22 @@ fn teardown_cgroup(cg: &berth_cgroups::Cgroup) {
 
 /// Called with the final record when a container exits.
 pub type ExitHook = Arc<dyn Fn(Record) + Send + Sync>;
+
+/// A running container is not started again (Docker's 304), a restarting one not yet.
+pub fn check_startable(rec: &Record) -> Result<()> {
+    if rec.state.status == "running" {
+        return Err(ContainerError::NotModified(
+            "container already started".into(),
+        ));
+    }
+    if rec.state.status == "restarting" {
+        return Err(ContainerError::Conflict(format!(
+            "cannot start container {}: container is restarting, wait until the container is running",
+            rec.id
+        )));
+    }
+    Ok(())
+}
 
 fn start_error(msg: &str) -> ContainerError {
     let msg = if msg.is_empty() {
