@@ -218,7 +218,9 @@ fn firewall_rules_come_back_after_a_flush() {
     assert_eq!(table().stdout, before.stdout);
     // With the last container gone, none of our rules stays.
     d.docker(["rm", "-f", "c1"]).ok();
-    assert!(!table().success(), "{}", table().stdout);
+    wait_for_within("no rule of ours left", Duration::from_secs(8), || {
+        !table().success()
+    });
 }
 
 #[test]
@@ -296,8 +298,13 @@ fn networks_survive_kill_9_and_leave_nothing_after_rm() {
         .map(|r| r.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(netns.is_empty(), "{netns:?}");
-    let rules = d.on_host("nft", ["list", "table", "ip", "berth"]).run();
-    assert!(!rules.success(), "no rule of ours left: {}", rules.stdout);
+    // Rules linger two seconds after a network's last container (so that short-lived
+    // containers do not rewrite the firewall at every start), then go.
+    wait_for_within("no rule of ours left", Duration::from_secs(8), || {
+        !d.on_host("nft", ["list", "table", "ip", "berth"])
+            .run()
+            .success()
+    });
 }
 
 /// A second "host" on the daemon's link: a namespace of its own, joined to the daemon's
@@ -470,8 +477,13 @@ fn published_ports_reach_the_container_and_loopback_ones_stay_local() {
     assert!(!rules.contains("18080"), "{rules}");
     d.docker(["rm", "-f", "pub", "loc", "rnd", "udp", "clash"])
         .ok();
-    let rules = d.on_host("nft", ["list", "table", "ip", "berth"]).run();
-    assert!(!rules.success(), "no rule of ours left: {}", rules.stdout);
+    // Rules linger two seconds after a network's last container (so that short-lived
+    // containers do not rewrite the firewall at every start), then go.
+    wait_for_within("no rule of ours left", Duration::from_secs(8), || {
+        !d.on_host("nft", ["list", "table", "ip", "berth"])
+            .run()
+            .success()
+    });
 }
 
 #[test]
@@ -715,9 +727,12 @@ fn iptables_backend_publishes_ports_and_heals() {
         },
     );
     d.docker(["rm", "-f", "web"]).ok();
-    // With no container on a network, our chains and jumps are gone.
-    let saved = d.on_host("iptables-save", Vec::<&str>::new()).ok();
-    assert!(!saved.contains("BERTH-"), "{saved}");
+    // With no container on a network, our chains and jumps are gone (after the linger).
+    wait_for_within("no chain of ours left", Duration::from_secs(8), || {
+        !d.on_host("iptables-save", Vec::<&str>::new())
+            .ok()
+            .contains("BERTH-")
+    });
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub struct Daemon {
     /// The firewall state last applied, so that a start that changes no rule (a container
     /// without published ports) costs no `nft` run. Cleared when the rules were lost.
     pub firewall_applied: std::sync::Mutex<Option<berth_network::firewall::FirewallState>>,
+    /// When each network last lost a container: its rules linger a little, so that a
+    /// stream of short-lived containers does not rewrite the firewall at every start.
+    pub network_last_used: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// NAT, isolation and published ports for bridge networks.
     pub firewall: Box<dyn berth_network::firewall::FirewallDriver>,
     pub execs: crate::containers::exec::Execs,
@@ -121,6 +124,7 @@ impl Daemon {
             dns: Default::default(),
             port_holds: Default::default(),
             firewall_applied: Default::default(),
+            network_last_used: Default::default(),
             execs: Default::default(),
             events,
             engine_id,

@@ -74,6 +74,9 @@ fn endpoint_config(
     (ip, aliases, mac)
 }
 
+/// How long a network's rules stay after its last container left.
+const FIREWALL_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What [`Daemon::attach_networks`] made for a starting container.
 #[derive(Debug, Default)]
 pub struct Attached {
@@ -339,6 +342,17 @@ impl Daemon {
     /// Undoes [`attach_networks`]: every endpoint and the namespace. Safe to repeat, and
     /// to call for a container that never had any.
     pub fn detach_networks(&self, rec: &Record) {
+        {
+            let mut used = self
+                .network_last_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            for ep in rec.endpoints.values() {
+                used.insert(ep.network_id.clone(), now);
+            }
+            used.retain(|_, t| t.elapsed() < FIREWALL_LINGER);
+        }
         self.port_holds
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -447,13 +461,22 @@ impl Daemon {
     /// What the firewall should hold now: every bridge network, and the published ports
     /// of running containers.
     pub fn firewall_state(&self) -> FirewallState {
-        // Only networks with a running container on them: with none, no rule is left.
-        let active: std::collections::BTreeSet<String> = self
+        // Only networks with a running container on them, or that had one moments ago
+        // (FIREWALL_LINGER): with none, no rule is left.
+        let mut active: std::collections::BTreeSet<String> = self
             .containers
             .all()
             .iter()
             .flat_map(|c| c.record().endpoints.into_values().map(|e| e.network_id))
             .collect();
+        active.extend(
+            self.network_last_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|(_, t)| t.elapsed() < FIREWALL_LINGER)
+                .map(|(id, _)| id.clone()),
+        );
         let networks = self
             .networks
             .all()
@@ -571,9 +594,11 @@ impl Daemon {
                 if gone {
                     tracing::info!("firewall rules were removed by someone else; restoring them");
                     *d.firewall_applied.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                    let d2 = d.clone();
-                    let _ = tokio::task::spawn_blocking(move || d2.apply_firewall()).await;
                 }
+                // Also drops the rules of networks whose last container left a while ago
+                // (nothing happens when the state did not change).
+                let d2 = d.clone();
+                let _ = tokio::task::spawn_blocking(move || d2.apply_firewall()).await;
             }
         });
     }
