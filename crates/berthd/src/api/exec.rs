@@ -198,12 +198,14 @@ pub async fn start(
     Path(id): Path<String>,
     mut req: Request,
 ) -> ApiResult {
-    let exec = d.execs.get(&id)?;
     let upgrade = hyper::upgrade::on(&mut req);
     let upgrade_requested = req.headers().get(header::UPGRADE).is_some();
+    // The body is read before any error answer: a client still writing it would
+    // otherwise meet a closed connection instead of the error.
     let body = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let exec = d.execs.get(&id)?;
     let body = parse_body(&body)?;
     let detach = body.get("Detach").and_then(Value::as_bool).unwrap_or(false);
     {
