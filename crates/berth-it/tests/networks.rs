@@ -659,6 +659,24 @@ fn ipv6_networks_give_containers_a_ula_address_too() {
         .run()
         .success()
     });
+    // Its name resolves to both addresses.
+    let o = d
+        .docker([
+            "run",
+            "--rm",
+            "--network",
+            "six",
+            "busybox",
+            "nslookup",
+            "v6a",
+        ])
+        .run();
+    assert!(o.stdout.contains(&a6), "AAAA for the name: {o}");
+    let v4 = d.inspect_fmt(
+        "v6a",
+        "{{(index .NetworkSettings.Networks \"six\").IPAddress}}",
+    );
+    assert!(o.stdout.contains(&v4), "A for the name: {o}");
     d.docker(["rm", "-f", "v6a"]).ok();
     d.docker(["network", "rm", "six"]).ok();
 }

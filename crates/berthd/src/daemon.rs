@@ -278,12 +278,12 @@ impl Daemon {
         crate::containers::check_startable(&rec)?;
         match self.try_start(c, &rec).await {
             Ok(rec) => {
-                self.serve_dns(&rec);
                 self.container_event(&rec, "start", &[]);
                 crate::health::monitor(self, c.clone());
                 Ok(())
             }
             Err(e) => {
+                self.stop_dns(&rec.id);
                 self.forget_networks(&c.record());
                 // Docker removes an auto-remove container that failed to start.
                 if rec
@@ -327,6 +327,8 @@ impl Daemon {
         })?;
         self.apply_firewall();
         self.write_own_hosts_entry(&rec);
+        // Serving before the program runs: its first lookup may come at once.
+        self.serve_dns(&rec);
         Ok(self
             .containers
             .start(c, lower, netns.as_deref(), self.exit_hook())

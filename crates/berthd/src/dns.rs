@@ -4,7 +4,7 @@
 //! to their addresses only for containers that share a user-defined network with the
 //! asker; everything else is forwarded to the daemon's own resolvers.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::daemon::Daemon;
 
 const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 #[cfg(test)]
 const RCODE_NXDOMAIN: u8 = 3;
@@ -60,9 +61,9 @@ fn parse_question(pkt: &[u8]) -> Option<Question> {
     })
 }
 
-/// An authoritative answer to `query` with `addrs` as A records (none: an empty answer,
-/// or NXDOMAIN when `rcode` says so).
-fn answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
+/// An authoritative answer to `query` with `addrs` as A or AAAA records (none: an empty
+/// answer, or NXDOMAIN when `rcode` says so).
+fn answer(query: &[u8], q: &Question, addrs: &[IpAddr], rcode: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(q.end + addrs.len() * 16);
     out.extend_from_slice(&query[..2]); // id
                                         // QR, the query's opcode and RD, AA; RA; rcode.
@@ -73,12 +74,16 @@ fn answer(query: &[u8], q: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec<u8> 
     out.extend_from_slice(&[0, 0, 0, 0]); // no authority, no additional
     out.extend_from_slice(&query[12..q.end]);
     for a in addrs {
+        let (rtype, data) = match a {
+            IpAddr::V4(v4) => (TYPE_A, v4.octets().to_vec()),
+            IpAddr::V6(v6) => (TYPE_AAAA, v6.octets().to_vec()),
+        };
         out.extend_from_slice(&[0xc0, 12]); // the question's name
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        out.extend_from_slice(&rtype.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
         out.extend_from_slice(&TTL.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&a.octets());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(&data);
     }
     out
 }
@@ -89,7 +94,7 @@ fn upstreams() -> Vec<SocketAddr> {
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))
         .collect()
 }
@@ -122,7 +127,7 @@ async fn forward(query: &[u8]) -> Option<Vec<u8>> {
 impl Daemon {
     /// The addresses `name` has for `asker`: containers on a user-defined network the
     /// asker is on, by name, alias or short ID.
-    pub fn resolve_for(&self, asker_id: &str, name: &str) -> Vec<Ipv4Addr> {
+    pub fn resolve_for(&self, asker_id: &str, name: &str) -> Vec<IpAddr> {
         let Ok(asker) = self.containers.get(asker_id) else {
             return Vec::new();
         };
@@ -137,8 +142,14 @@ impl Daemon {
                 let matches = rec.name.eq_ignore_ascii_case(name)
                     || rec.id.get(..12).is_some_and(|s| s == name)
                     || ep.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
-                if matches && !out.contains(&ep.ip) {
-                    out.push(ep.ip);
+                if matches {
+                    for ip in std::iter::once(IpAddr::V4(ep.ip))
+                        .chain(ep.ip6.map(|(a, _, _)| IpAddr::V6(a)))
+                    {
+                        if !out.contains(&ip) {
+                            out.push(ip);
+                        }
+                    }
                 }
             }
         }
@@ -180,10 +191,17 @@ impl Daemon {
                         Vec::new()
                     };
                     let reply = if !ours.is_empty() {
-                        // A names ours: A records, and an empty answer for other types
-                        // (AAAA), so clients do not go on to ask elsewhere.
-                        let addrs: &[Ipv4Addr] = if q.qtype == TYPE_A { &ours } else { &[] };
-                        answer(&query, &q, addrs, 0)
+                        // A name of ours: the addresses of the family asked for, and an
+                        // empty answer otherwise, so clients do not go on to ask elsewhere.
+                        let addrs: Vec<IpAddr> = ours
+                            .into_iter()
+                            .filter(|a| match q.qtype {
+                                TYPE_A => a.is_ipv4(),
+                                TYPE_AAAA => a.is_ipv6(),
+                                _ => false,
+                            })
+                            .collect();
+                        answer(&query, &q, &addrs, 0)
                     } else {
                         match forward(&query).await {
                             Some(r) => r,
@@ -200,6 +218,7 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     /// A query for `name` of type A, as resolvers send it.
     fn query(name: &str) -> Vec<u8> {
@@ -218,7 +237,7 @@ mod tests {
         let parsed = parse_question(&q).unwrap();
         assert_eq!(parsed.name, "web.example");
         assert_eq!((parsed.qtype, parsed.qclass), (TYPE_A, CLASS_IN));
-        let a = answer(&q, &parsed, &[Ipv4Addr::new(10, 0, 0, 7)], 0);
+        let a = answer(&q, &parsed, &[Ipv4Addr::new(10, 0, 0, 7).into()], 0);
         assert_eq!(&a[..2], &[0x12, 0x34], "same id");
         assert_eq!(a[2] & 0x80, 0x80, "a response");
         assert_eq!(a[2] & 0x01, 0x01, "recursion desired copied");
