@@ -289,6 +289,13 @@ impl Networks {
         Ok(())
     }
 
+    /// The default bridge's gateway (what `--add-host NAME:host-gateway` resolves to).
+    pub fn default_gateway(&self) -> Option<Ipv4Addr> {
+        self.get("bridge")
+            .ok()
+            .and_then(|b| b.subnets.first().map(|s| s.gateway))
+    }
+
     pub fn mtu(&self) -> Option<u32> {
         self.opts.mtu
     }

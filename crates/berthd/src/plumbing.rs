@@ -595,10 +595,25 @@ impl Daemon {
                     tracing::info!("firewall rules were removed by someone else; restoring them");
                     *d.firewall_applied.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 }
-                // Also drops the rules of networks whose last container left a while ago
-                // (nothing happens when the state did not change).
-                let d2 = d.clone();
-                let _ = tokio::task::spawn_blocking(move || d2.apply_firewall()).await;
+                // Also drops the rules of networks whose last container left a while ago.
+                // The state (a walk over every record) is only recomputed when that can
+                // have changed it.
+                let lingering = !d
+                    .network_last_used
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
+                if gone || lingering {
+                    let d2 = d.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        d2.apply_firewall();
+                        d2.network_last_used
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .retain(|_, t| t.elapsed() < FIREWALL_LINGER);
+                    })
+                    .await;
+                }
             }
         });
     }
@@ -606,11 +621,7 @@ impl Daemon {
     /// `/etc/hosts` with the container's own address (its first network's) and hostname,
     /// rewritten at every start since the address may change.
     pub fn write_own_hosts_entry(&self, rec: &Record) {
-        let host_gateway = self
-            .networks
-            .get("bridge")
-            .ok()
-            .and_then(|b| b.subnets.first().map(|s| s.gateway.to_string()));
+        let host_gateway = self.networks.default_gateway().map(|g| g.to_string());
         let extra =
             crate::containers::netfiles::extra_hosts(&rec.host_config, host_gateway.as_deref())
                 .unwrap_or_default();

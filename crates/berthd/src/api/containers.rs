@@ -52,11 +52,7 @@ fn network_context(d: &Daemon, body: &Value) -> Result<containers::NetContext, A
     }
     Ok(containers::NetContext {
         embedded_dns: named.is_some_and(|n| !n.predefined()),
-        host_gateway: d
-            .networks
-            .get("bridge")
-            .ok()
-            .and_then(|b| b.subnets.first().map(|s| s.gateway)),
+        host_gateway: d.networks.default_gateway(),
     })
 }
 

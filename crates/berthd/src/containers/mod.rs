@@ -644,6 +644,16 @@ impl Containers {
                 let other = self.get(target).map_err(|_| {
                     ContainerError::Invalid(format!("could not get container for {target}"))
                 })?;
+                // The alias becomes a hosts entry and variable names (`ALIAS_PORT`).
+                if alias.is_empty()
+                    || !alias
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                {
+                    return Err(ContainerError::Invalid(format!(
+                        "invalid link alias {alias:?}: only [a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
                 out.push(json!(format!("/{}:/{name}/{alias}", other.record().name)));
             }
             host_config.insert("Links".into(), Value::Array(out));

@@ -31,6 +31,12 @@ pub fn extra_hosts(
             .split_once('=')
             .or_else(|| e.split_once(':'))
             .ok_or_else(|| format!("invalid argument \"{e}\" for \"--add-host\" flag: bad format for add-host: \"{e}\""))?;
+        // A name is one line's field of /etc/hosts: no spaces, no line breaks.
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "invalid argument \"{e}\" for \"--add-host\" flag: invalid hostname"
+            ));
+        }
         let ip = if ip == "host-gateway" {
             host_gateway
                 .ok_or("unable to derive the IP value for host-gateway")?
@@ -107,4 +113,33 @@ pub fn resolv_conf(rec: &Record, host_resolv: &str, embedded: bool) -> String {
         s.push_str(&format!("options {o}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn add_host_names_cannot_add_lines() {
+        let ok = json!({"ExtraHosts": ["db:10.0.0.1", "gw:host-gateway"]});
+        assert_eq!(
+            extra_hosts(&ok, Some("172.17.0.1")).unwrap(),
+            vec![
+                ("db".to_string(), "10.0.0.1".to_string()),
+                ("gw".to_string(), "172.17.0.1".to_string())
+            ]
+        );
+        for bad in [
+            "a\n1.2.3.4 evil:10.0.0.1",
+            "two names:10.0.0.1",
+            ":10.0.0.1",
+            "x:notanip",
+        ] {
+            assert!(
+                extra_hosts(&json!({"ExtraHosts": [bad]}), None).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 }
