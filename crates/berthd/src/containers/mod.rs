@@ -9,6 +9,7 @@
 //! through a pidfd, so containers keep running while berthd restarts.
 
 pub mod exec;
+pub mod mounts;
 pub mod netfiles;
 pub mod resources;
 pub mod seccomp;
@@ -123,6 +124,9 @@ pub struct Record {
     /// `NetworkingConfig.EndpointsConfig` as created (`--ip`, `--network-alias`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub endpoint_config: Map<String, Value>,
+    /// Its volumes, bind mounts and `--mount type=tmpfs` mounts, resolved at create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<mounts::MountPoint>,
 }
 
 /// What a new container needs to know of the networks.
@@ -765,6 +769,7 @@ impl Containers {
             ports: Vec::new(),
             link_env: Vec::new(),
             // "default" is the default bridge's other name.
+            mounts: Vec::new(),
             endpoint_config: body
                 .pointer("/NetworkingConfig/EndpointsConfig")
                 .and_then(Value::as_object)
