@@ -307,7 +307,7 @@ impl Daemon {
         c: &Arc<Container>,
         rec: &Record,
     ) -> Result<Record, ApiError> {
-        let lower = self.images.layer_dirs(&rec.image_id)?;
+        let lower = self.container_lower_dirs(rec)?;
         let link_env: Vec<String> = self
             .links_of(rec)?
             .iter()
@@ -333,6 +333,12 @@ impl Daemon {
             .containers
             .start(c, lower, netns.as_deref(), self.exit_hook())
             .await?)
+    }
+
+    /// The read-only layers under a container's writable layer, top first (overlay
+    /// `lowerdir` order): its image's layers.
+    pub fn container_lower_dirs(&self, rec: &Record) -> Result<Vec<std::path::PathBuf>, ApiError> {
+        Ok(self.images.layer_dirs(&rec.image_id)?)
     }
 
     /// `docker restart`: stop if running, then start; not counted in `RestartCount`.
