@@ -128,8 +128,11 @@ fn parse_options(options: &[String]) -> (MsFlags, MsFlags, Vec<String>, bool) {
             "rshared" => propagation |= MsFlags::MS_SHARED | MsFlags::MS_REC,
             "unbindable" => propagation |= MsFlags::MS_UNBINDABLE,
             "runbindable" => propagation |= MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-            "dev" | "suid" | "exec" | "async" | "atime" | "diratime" | "norelatime"
-            | "nostrictatime" => {}
+            // Later options win: `--tmpfs /x:exec` undoes the default noexec.
+            "dev" => flags &= !MsFlags::MS_NODEV,
+            "suid" => flags &= !MsFlags::MS_NOSUID,
+            "exec" => flags &= !MsFlags::MS_NOEXEC,
+            "async" | "atime" | "diratime" | "norelatime" | "nostrictatime" => {}
             other => data.push(other.to_string()),
         }
     }

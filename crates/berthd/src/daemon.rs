@@ -18,6 +18,7 @@ pub struct Daemon {
     pub images: ImageStore,
     pub containers: Arc<Containers>,
     pub networks: crate::networks::Networks,
+    pub volumes: berth_volume::VolumeStore,
     /// Embedded DNS servers of running containers on user-defined networks.
     pub dns: std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<()>>>,
     /// The sockets holding running containers' published host ports.
@@ -115,11 +116,14 @@ impl Daemon {
             &crate::networks::reserved_networks(),
             config.net.clone(),
         )?;
+        let volumes = berth_volume::VolumeStore::open(&config.data_root)
+            .map_err(|e| anyhow::anyhow!("opening the volume store: {e}"))?;
         Ok(Daemon {
             config,
             images,
             containers,
             networks,
+            volumes,
             firewall,
             dns: Default::default(),
             port_holds: Default::default(),
@@ -180,6 +184,7 @@ impl Daemon {
             // As Docker: a stopped container holds no address and no interface.
             d.stop_dns(&rec.id);
             let rec = d.forget_networks(&rec);
+            d.release_volumes(&rec);
             if rec.state.oom_killed {
                 d.container_event(&rec, "oom", &[]);
             }
@@ -196,7 +201,8 @@ impl Daemon {
             if auto_remove {
                 tokio::spawn(async move {
                     if let Ok(c) = d.containers.get(&rec.id) {
-                        let _ = d.remove_container(&c, true).await;
+                        // `--rm` takes the anonymous volumes along, as Docker does.
+                        let _ = d.remove_container(&c, true, true).await;
                     }
                 });
             } else if restarts_after_exit(&rec) && !d.shutdown.is_cancelled() {
@@ -294,6 +300,7 @@ impl Daemon {
                     && c.record().state.status != "running"
                     && self.containers.remove(c).is_ok()
                 {
+                    self.remove_anonymous_volumes(&rec);
                     self.container_event(&rec, "destroy", &[]);
                 }
                 Err(e)
@@ -308,6 +315,7 @@ impl Daemon {
         rec: &Record,
     ) -> Result<Record, ApiError> {
         let lower = self.container_lower_dirs(rec)?;
+        self.prepare_mounts(rec)?;
         let link_env: Vec<String> = self
             .links_of(rec)?
             .iter()
@@ -336,9 +344,17 @@ impl Daemon {
     }
 
     /// The read-only layers under a container's writable layer, top first (overlay
-    /// `lowerdir` order): its image's layers.
+    /// `lowerdir` order): its init layer (if it was made with one), then its image's.
     pub fn container_lower_dirs(&self, rec: &Record) -> Result<Vec<std::path::PathBuf>, ApiError> {
-        Ok(self.images.layer_dirs(&rec.image_id)?)
+        let mut dirs = self.images.layer_dirs(&rec.image_id)?;
+        let init = self
+            .containers
+            .dir(&rec.id)
+            .join(crate::containers::INIT_LAYER);
+        if init.is_dir() {
+            dirs.insert(0, init);
+        }
+        Ok(dirs)
     }
 
     /// `docker restart`: stop if running, then start; not counted in `RestartCount`.
@@ -362,6 +378,7 @@ impl Daemon {
         self: &Arc<Self>,
         c: &Arc<Container>,
         force: bool,
+        remove_volumes: bool,
     ) -> Result<(), ApiError> {
         let _op = c.op.lock().await;
         let rec = c.record();
@@ -377,6 +394,9 @@ impl Daemon {
         self.stop_dns(&rec.id);
         self.forget_networks(&c.record());
         self.containers.remove(c)?;
+        if remove_volumes {
+            self.remove_anonymous_volumes(&rec);
+        }
         self.execs.forget_container(&rec.id);
         self.backoff
             .lock()

@@ -13,6 +13,7 @@ mod networks;
 mod pidwatch;
 mod plumbing;
 mod ports;
+mod volumes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

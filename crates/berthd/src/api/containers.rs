@@ -76,7 +76,14 @@ pub async fn create(
     }
     let img = d.images.lookup(image)?;
     let net = network_context(&d, &body)?;
-    let rec = d.containers.create(&body, q.get("name"), &img, &net)?;
+    let (mounts, made) = d.resolve_mounts(&body, img.container_config())?;
+    let rec = match d.containers.create(&body, q.get("name"), &img, &net, mounts) {
+        Ok(rec) => rec,
+        Err(e) => {
+            d.discard_volumes(&made);
+            return Err(e.into());
+        }
+    };
     // A start usually follows within milliseconds (`docker run`).
     d.containers.prime_cgroup_join();
     d.container_event(&rec, "create", &[]);
@@ -125,10 +132,10 @@ pub async fn attach(
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             let _ = tx.send(s);
-        } else if rec.state.status == "created" {
-            c.add_pending_attach((line, tx));
         } else {
-            drop(tx);
+            // As Docker: a stream attached to a container that is not running gets its
+            // output from its next start (`docker start -a` of an exited container).
+            c.add_pending_attach((line, tx));
         }
         rx
     };
@@ -222,8 +229,9 @@ pub async fn delete(
 ) -> ApiResult {
     let q = Query::parse(raw.as_deref());
     let force = q.bool("force")?;
+    let volumes = q.bool("v")?;
     let c = d.containers.get(&id)?;
-    d.remove_container(&c, force).await?;
+    d.remove_container(&c, force, volumes).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -378,7 +386,7 @@ pub async fn inspect(
         "HostConfig": hc,
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": lower.join(":"), "MergedDir": dir.join("merged"), "UpperDir": dir.join("upper"), "WorkDir": dir.join("work")}},
-        "Mounts": [],
+        "Mounts": r.mounts.iter().map(|m| m.inspect()).collect::<Vec<_>>(),
         "Config": r.config,
         "NetworkSettings": network_settings(&d, &r),
     });
@@ -618,7 +626,8 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
             "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
             "Ports": crate::ports::list_entries(&r), "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
             "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
-            "NetworkSettings": {"Networks": network_settings(&d, &r)["Networks"].clone()}, "Mounts": [],
+            "NetworkSettings": {"Networks": network_settings(&d, &r)["Networks"].clone()},
+            "Mounts": r.mounts.iter().map(|m| m.inspect()).collect::<Vec<_>>(),
         });
         if want_size {
             let (rw, rootfs) = sizes(&d, &r);

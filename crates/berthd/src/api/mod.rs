@@ -9,6 +9,7 @@ mod operations;
 pub mod query;
 mod stats;
 mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -154,6 +155,13 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route(
             "/networks/{id}",
             get(networks::inspect).delete(networks::delete),
+        )
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::delete),
         )
         .route("/images/json", get(images::list))
         .route("/images/load", post(images::load))

@@ -176,7 +176,7 @@ pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> Api
             }
         }
         let size = d.containers.size_rw(&rec.id);
-        if d.remove_container(&c, false).await.is_ok() {
+        if d.remove_container(&c, false, false).await.is_ok() {
             deleted.push(rec.id.clone());
             reclaimed += size;
         }

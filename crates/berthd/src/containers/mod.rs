@@ -587,6 +587,7 @@ impl Containers {
         name: Option<&str>,
         image: &berth_image::Image,
         net: &NetContext,
+        mounts: Vec<mounts::MountPoint>,
     ) -> Result<Record> {
         let id = berth_store::random_hex(32);
         let name = match name
@@ -769,7 +770,7 @@ impl Containers {
             ports: Vec::new(),
             link_env: Vec::new(),
             // "default" is the default bridge's other name.
-            mounts: Vec::new(),
+            mounts,
             endpoint_config: body
                 .pointer("/NetworkingConfig/EndpointsConfig")
                 .and_then(Value::as_object)
@@ -789,6 +790,7 @@ impl Containers {
             std::fs::create_dir_all(tmp.join("upper"))?;
             std::fs::create_dir_all(tmp.join("work"))?;
             std::fs::create_dir_all(tmp.join("merged"))?;
+            make_init_layer(&tmp.join(INIT_LAYER))?;
             let hostname = rec
                 .config
                 .get("Hostname")
@@ -980,13 +982,48 @@ impl Containers {
         check_startable(&rec)?;
         self.prime_cgroup_join();
         let rootfs = self.mount_rootfs(&rec, &lower)?;
-        let result = self.start_shim(c, &rec, &rootfs, netns, on_exit).await;
+        let result = match self.copy_up_volumes(&rec, &rootfs).await {
+            Ok(()) => self.start_shim(c, &rec, &rootfs, netns, on_exit).await,
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             self.unmount_rootfs(&rec.id);
             // A runtime that failed half-way may leave its group behind.
             self.remove_cgroup(&rec);
         }
         result
+    }
+
+    /// Docker's copy-up: an empty volume mounted where the image has content gets that
+    /// content (owners, modes, links) before the container first sees it. The copy runs
+    /// chrooted in the container's root, so no link in it can reach a host path.
+    async fn copy_up_volumes(&self, rec: &Record, rootfs: &Path) -> Result<()> {
+        for m in rec.mounts.iter().filter(|m| m.kind == mounts::MountKind::Volume && m.copy_data) {
+            let empty = std::fs::read_dir(&m.source).is_ok_and(|mut d| d.next().is_none());
+            if !empty {
+                continue;
+            }
+            let out = tokio::process::Command::new(&self.runtime_cli)
+                .args(["archive", "copy-up", "--root"])
+                .arg(rootfs)
+                .arg("--path")
+                .arg(&m.destination)
+                .arg("--to")
+                .arg(&m.source)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .map_err(|e| internal(format!("running {}: {e}", self.runtime_cli.display())))?;
+            // Exit 2: nothing at that path in the image, nothing to copy.
+            if !out.status.success() && out.status.code() != Some(2) {
+                return Err(internal(format!(
+                    "copying image content into volume {}: {}",
+                    m.name.as_deref().unwrap_or(""),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn start_shim(
@@ -1063,6 +1100,7 @@ impl Containers {
             cgroup_v2: self.cgroup_v2(),
             userns: rec.userns.as_ref(),
             link_env: &rec.link_env,
+            mounts: &rec.mounts,
             shared_namespaces: &shared,
             init: {
                 let wanted = rec
@@ -1086,11 +1124,10 @@ impl Containers {
         let _ = std::fs::remove_file(bundle.join("exit.json"));
         berth_store::write_json_volatile(&bundle.join("config.json"), &spec).map_err(internal)?;
         // Docker marks its containers' roots with an empty /.dockerenv; tools test for it.
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(rootfs.join(".dockerenv"));
+        // (The init layer has it; containers made before it existed get it here.)
+        if std::fs::symlink_metadata(rootfs.join(".dockerenv")).is_err() {
+            let _ = std::fs::File::create(rootfs.join(".dockerenv"));
+        }
         let shim_log = std::fs::File::create(bundle.join("shim.log")).map_err(internal)?;
         let open_stdin = rec
             .config
@@ -1517,6 +1554,39 @@ fn teardown_cgroup(cg: &berth_cgroups::Cgroup) {
 pub type ExitHook = Arc<dyn Fn(Record) + Send + Sync>;
 
 /// A running container is not started again (Docker's 304), a restarting one not yet.
+/// The per-container layer between the image and the writable layer, as Docker's
+/// `-init` layer: the mount points the engine binds over (/etc/hosts …) and
+/// `/.dockerenv`, so that they show in neither `diff` nor `commit`.
+pub const INIT_LAYER: &str = "init";
+
+fn make_init_layer(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let mkdir = |p: &Path| {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(p)
+    };
+    for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
+        mkdir(&dir.join(d))?;
+    }
+    for f in [
+        ".dockerenv",
+        "etc/resolv.conf",
+        "etc/hosts",
+        "etc/hostname",
+        "dev/console",
+    ] {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o755)
+            .open(dir.join(f))?;
+    }
+    std::os::unix::fs::symlink("/proc/mounts", dir.join("etc/mtab"))
+}
+
 pub fn check_startable(rec: &Record) -> Result<()> {
     if rec.state.status == "running" {
         return Err(ContainerError::NotModified(

@@ -242,6 +242,8 @@ pub struct SpecInput<'a> {
     /// `--userns-remap`: the container's own user namespace with these maps (unless a
     /// joined container's is in `shared_namespaces` as `user`).
     pub userns: Option<&'a super::userns::IdMaps>,
+    /// Volumes, binds and `--mount type=tmpfs`, their sources ready.
+    pub mounts: &'a [super::mounts::MountPoint],
 }
 
 /// The OCI runtime spec for a container.
@@ -337,6 +339,7 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
     if let Some(init) = i.init {
         mounts.push(json!({"destination": INIT_IN_CONTAINER, "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }
+    let mut user = Vec::new();
     for (dest, opts) in hc
         .get("Tmpfs")
         .and_then(Value::as_object)
@@ -355,8 +358,28 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
         );
-        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o}));
+        user.push(json!({"destination": super::mounts::clean(dest), "type": "tmpfs", "source": "tmpfs", "options": o}));
     }
+    // The user's mounts come last, parents first; one at a destination of ours (a
+    // bind over /etc/hosts, a volume on /dev/shm) replaces ours, as in Docker.
+    let user_dests: Vec<String> = i
+        .mounts
+        .iter()
+        .map(|m| m.destination.clone())
+        .chain(user.iter().filter_map(|m| m["destination"].as_str().map(str::to_string)))
+        .collect();
+    mounts.retain(|m| !user_dests.iter().any(|d| m["destination"] == d.as_str()));
+    user.extend(i.mounts.iter().map(super::mounts::spec_mount));
+    // Parents before what is mounted inside them (Docker sorts by path depth).
+    user.sort_by_key(|m| {
+        m["destination"]
+            .as_str()
+            .unwrap_or("")
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .count()
+    });
+    mounts.extend(user);
     if i.cgroups_path.is_some() {
         mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if privileged { "rw" } else { "ro" }]}));
     }
@@ -596,6 +619,7 @@ mod tests {
             userns: None,
             link_env: &[],
             init: None,
+            mounts: &[],
         })
         .unwrap();
         assert_eq!(s["process"]["args"], json!(["true"]));
@@ -618,6 +642,7 @@ mod tests {
             userns: None,
             link_env: &[],
             init: None,
+            mounts: &[],
         })
         .unwrap();
         assert_eq!(
