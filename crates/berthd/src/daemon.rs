@@ -334,6 +334,11 @@ impl Daemon {
             r.link_env = link_env;
         })?;
         self.apply_firewall();
+        for ep in rec.endpoints.values() {
+            if let Ok(n) = self.networks.get(&ep.network_id) {
+                self.network_event(&n, "connect", &[("container", rec.id.clone())]);
+            }
+        }
         self.write_own_hosts_entry(&rec);
         // Serving before the program runs: its first lookup may come at once.
         self.serve_dns(&rec);

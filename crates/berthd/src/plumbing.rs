@@ -336,6 +336,11 @@ impl Daemon {
             Err(_) => rec.clone(),
         };
         self.detach_networks(rec);
+        for ep in rec.endpoints.values() {
+            if let Ok(n) = self.networks.get(&ep.network_id) {
+                self.network_event(&n, "disconnect", &[("container", rec.id.clone())]);
+            }
+        }
         updated
     }
 
