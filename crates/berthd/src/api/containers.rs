@@ -597,46 +597,62 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
         {
             continue;
         }
-        let mut cmd: Vec<String> = Vec::new();
-        for k in ["Entrypoint", "Cmd"] {
-            cmd.extend(
-                r.config
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string)),
-            );
+        // `volume=NAME|DESTINATION`: containers with that volume mounted, or with
+        // anything mounted at that path.
+        let volume_ok = f.get("volume").is_empty()
+            || f.get("volume").iter().any(|v| {
+                r.mounts
+                    .iter()
+                    .any(|m| m.name.as_deref() == Some(v.as_str()) || m.destination == *v)
+            });
+        if !volume_ok {
+            continue;
         }
-        // Docker quotes arguments that contain spaces.
-        let cmd: Vec<String> = cmd
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                if i > 0 && a.contains(' ') {
-                    format!("'{a}'")
-                } else {
-                    a.clone()
-                }
-            })
-            .collect();
-        let mut item = json!({
-            "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
-            "Command": cmd.join(" "),
-            "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
-            "Ports": crate::ports::list_entries(&r), "Labels": labels, "State": r.state.docker_status(), "Status": status_text(&r),
-            "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
-            "NetworkSettings": {"Networks": network_settings(&d, &r)["Networks"].clone()},
-            "Mounts": r.mounts.iter().map(|m| m.inspect()).collect::<Vec<_>>(),
-        });
-        if want_size {
-            let (rw, rootfs) = sizes(&d, &r);
-            item["SizeRw"] = json!(rw);
-            item["SizeRootFs"] = json!(rootfs);
-        }
-        out.push(item);
+        out.push(summary(&d, &r, labels, want_size));
     }
     Ok(json_response(StatusCode::OK, &out))
+}
+
+/// One container in `GET /containers/json`'s shape (also `system df`'s).
+pub fn summary(d: &Daemon, r: &Record, labels: serde_json::Map<String, Value>, want_size: bool) -> Value {
+    let mut cmd: Vec<String> = Vec::new();
+    for k in ["Entrypoint", "Cmd"] {
+        cmd.extend(
+            r.config
+                .get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string)),
+        );
+    }
+    // Docker quotes arguments that contain spaces.
+    let cmd: Vec<String> = cmd
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i > 0 && a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let mut item = json!({
+        "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.image, "ImageID": r.image_id.to_string(),
+        "Command": cmd.join(" "),
+        "Created": chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0),
+        "Ports": crate::ports::list_entries(r), "Labels": labels, "State": r.state.docker_status(), "Status": status_text(r),
+        "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode").and_then(Value::as_str).unwrap_or("default")},
+        "NetworkSettings": {"Networks": network_settings(d, r)["Networks"].clone()},
+        "Mounts": r.mounts.iter().map(|m| m.inspect()).collect::<Vec<_>>(),
+    });
+    if want_size {
+        let (rw, rootfs) = sizes(d, r);
+        item["SizeRw"] = json!(rw);
+        item["SizeRootFs"] = json!(rootfs);
+    }
+    item
 }
 
 async fn read_from(path: &std::path::Path, offset: &mut u64) -> Vec<u8> {

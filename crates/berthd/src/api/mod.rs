@@ -1,7 +1,7 @@
 //! The Docker Engine API over HTTP. Handlers parse input, call one service, and build the
 //! response; they never touch the disk themselves.
 
-mod containers;
+pub mod containers;
 mod exec;
 mod images;
 mod networks;
