@@ -125,15 +125,21 @@ impl VolumeStore {
         berth_store::create_dir_all_durable(&root)?;
         berth_store::sweep_temporaries(&root)?;
         let mut volumes = BTreeMap::new();
-        for entry in fs::read_dir(&root).map_err(|e| berth_store::StoreError::io("readdir", &root, e))? {
+        for entry in
+            fs::read_dir(&root).map_err(|e| berth_store::StoreError::io("readdir", &root, e))?
+        {
             let entry = entry.map_err(|e| berth_store::StoreError::io("readdir", &root, e))?;
             let path = entry.path().join(RECORD_FILE);
             match berth_store::read_json::<Volume>(&path) {
                 Ok(v) if valid_name(&v.name) && entry.file_name() == v.name.as_str() => {
                     volumes.insert(v.name.clone(), v);
                 }
-                Ok(_) => tracing::warn!(path = %path.display(), "volume record names another volume; ignored"),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unreadable volume record; ignored"),
+                Ok(_) => {
+                    tracing::warn!(path = %path.display(), "volume record names another volume; ignored")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unreadable volume record; ignored")
+                }
             }
         }
         Ok(VolumeStore {
@@ -176,11 +182,18 @@ impl VolumeStore {
             }
         }
         if spec.options.contains_key("type") != spec.options.contains_key("device")
-            && !spec.options.get("o").is_some_and(|o| o.split(',').any(|x| x == "bind"))
+            && !spec
+                .options
+                .get("o")
+                .is_some_and(|o| o.split(',').any(|x| x == "bind"))
         {
             return Err(VolumeError::Invalid(format!(
                 "create {name}: missing required option: {:?}",
-                if spec.options.contains_key("type") { "device" } else { "type" }
+                if spec.options.contains_key("type") {
+                    "device"
+                } else {
+                    "type"
+                }
             )));
         }
         let mut volumes = self.lock();
@@ -241,8 +254,12 @@ impl VolumeStore {
         let v = self.get(name)?;
         let data = self.data_dir(name);
         if v.has_mount_options() && !is_mountpoint(&data) {
-            mountopts::mount(&v.options, &data)
-                .map_err(|e| VolumeError::Mount(format!("error while mounting volume '{}': {e}", data.display())))?;
+            mountopts::mount(&v.options, &data).map_err(|e| {
+                VolumeError::Mount(format!(
+                    "error while mounting volume '{}': {e}",
+                    data.display()
+                ))
+            })?;
         }
         Ok(data)
     }
@@ -332,7 +349,9 @@ pub fn is_mountpoint(p: &Path) -> bool {
     if m.dev() != pm.dev() {
         return true;
     }
-    mount_id(p).zip(mount_id(parent)).is_some_and(|(a, b)| a != b)
+    mount_id(p)
+        .zip(mount_id(parent))
+        .is_some_and(|(a, b)| a != b)
 }
 
 fn mount_id(p: &Path) -> Option<u64> {
@@ -414,10 +433,17 @@ mod tests {
     fn bad_input_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let s = VolumeStore::open(d.path()).unwrap();
-        assert!(matches!(s.create(spec("../etc")), Err(VolumeError::Invalid(_))));
+        assert!(matches!(
+            s.create(spec("../etc")),
+            Err(VolumeError::Invalid(_))
+        ));
         let mut sp = spec("opts");
         sp.options.insert("bogus".into(), "1".into());
-        assert!(s.create(sp).unwrap_err().to_string().contains("invalid option key"));
+        assert!(s
+            .create(sp)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid option key"));
         let mut sp = spec("drv");
         sp.driver = "nfsplugin".into();
         assert!(s.create(sp).unwrap_err().to_string().contains("plugin"));
@@ -451,7 +477,8 @@ mod tests {
         let s = VolumeStore::open(&d.path().join("root")).unwrap();
         let mut sp = spec("bound");
         sp.options.insert("type".into(), "none".into());
-        sp.options.insert("device".into(), host.display().to_string());
+        sp.options
+            .insert("device".into(), host.display().to_string());
         sp.options.insert("o".into(), "bind".into());
         s.create(sp).unwrap();
         let data = s.mount("bound").unwrap();

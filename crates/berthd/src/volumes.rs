@@ -40,7 +40,10 @@ impl Daemon {
     }
 
     /// A volume of the local driver, made now if missing (with its `create` event).
-    pub fn ensure_volume(&self, spec: berth_volume::VolumeSpec) -> Result<(berth_volume::Volume, bool), ApiError> {
+    pub fn ensure_volume(
+        &self,
+        spec: berth_volume::VolumeSpec,
+    ) -> Result<(berth_volume::Volume, bool), ApiError> {
         let (v, made) = self.volumes.create(spec)?;
         if made {
             self.volume_event(&v.name, "create", &[]);
@@ -59,7 +62,12 @@ impl Daemon {
         let empty = Value::Object(Map::new());
         let hc = body.get("HostConfig").unwrap_or(&empty);
         let mut from = Vec::new();
-        for spec in hc.get("VolumesFrom").and_then(Value::as_array).into_iter().flatten() {
+        for spec in hc
+            .get("VolumesFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let spec = spec.as_str().unwrap_or("");
             let (name, mode) = match spec.rsplit_once(':') {
                 Some((n, m)) => (n, Some(m.to_string())),
@@ -133,7 +141,8 @@ impl Daemon {
                     self.volumes.mount(name)?;
                     // Under --userns-remap a fresh volume belongs to the container's root.
                     if let Some(maps) = &rec.userns {
-                        let empty = std::fs::read_dir(&m.source).is_ok_and(|mut d| d.next().is_none());
+                        let empty =
+                            std::fs::read_dir(&m.source).is_ok_and(|mut d| d.next().is_none());
                         if empty {
                             let (uid, gid) = maps.root();
                             let _ = std::os::unix::fs::chown(&m.source, Some(uid), Some(gid));
@@ -186,7 +195,8 @@ impl Daemon {
             let busy = self.containers.all().into_iter().any(|c| {
                 c.id != rec.id && {
                     let r = c.record();
-                    r.state.status == "running" && r.mounts.iter().any(|o| o.name.as_deref() == Some(name))
+                    r.state.status == "running"
+                        && r.mounts.iter().any(|o| o.name.as_deref() == Some(name))
                 }
             });
             if !busy {

@@ -77,7 +77,10 @@ pub async fn create(
     let img = d.images.lookup(image)?;
     let net = network_context(&d, &body)?;
     let (mounts, made) = d.resolve_mounts(&body, img.container_config())?;
-    let rec = match d.containers.create(&body, q.get("name"), &img, &net, mounts) {
+    let rec = match d
+        .containers
+        .create(&body, q.get("name"), &img, &net, mounts)
+    {
         Ok(rec) => rec,
         Err(e) => {
             d.discard_volumes(&made);
@@ -614,7 +617,12 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
 }
 
 /// One container in `GET /containers/json`'s shape (also `system df`'s).
-pub fn summary(d: &Daemon, r: &Record, labels: serde_json::Map<String, Value>, want_size: bool) -> Value {
+pub fn summary(
+    d: &Daemon,
+    r: &Record,
+    labels: serde_json::Map<String, Value>,
+    want_size: bool,
+) -> Value {
     let mut cmd: Vec<String> = Vec::new();
     for k in ["Entrypoint", "Cmd"] {
         cmd.extend(

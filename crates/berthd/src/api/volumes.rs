@@ -26,7 +26,10 @@ pub fn volume_json(d: &Daemon, v: &berth_volume::Volume) -> Value {
 }
 
 fn labels_of(v: &berth_volume::Volume) -> Map<String, Value> {
-    v.labels.iter().map(|(k, x)| (k.clone(), json!(x))).collect()
+    v.labels
+        .iter()
+        .map(|(k, x)| (k.clone(), json!(x)))
+        .collect()
 }
 
 fn string_map(v: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {
@@ -39,7 +42,9 @@ fn string_map(v: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {
     m.iter()
         .map(|(k, x)| match x.as_str() {
             Some(s) => Ok((k.clone(), s.to_string())),
-            None => Err(ApiError::bad_request(format!("invalid JSON: value of {k:?} is not a string"))),
+            None => Err(ApiError::bad_request(format!(
+                "invalid JSON: value of {k:?} is not a string"
+            ))),
         })
         .collect()
 }
@@ -48,12 +53,20 @@ pub async fn create(State(d): State<Arc<Daemon>>, body: axum::body::Bytes) -> Ap
     let body: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
     };
-    let name = body.get("Name").and_then(Value::as_str).filter(|n| !n.is_empty());
+    let name = body
+        .get("Name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty());
     let spec = berth_volume::VolumeSpec {
         name: name.map(str::to_string),
-        driver: body.get("Driver").and_then(Value::as_str).unwrap_or("").to_string(),
+        driver: body
+            .get("Driver")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         labels: string_map(body.get("Labels"))?,
         options: string_map(body.get("DriverOpts"))?,
     };
@@ -95,7 +108,10 @@ pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiR
             out.push(volume_json(&d, &v));
         }
     }
-    Ok(json_response(StatusCode::OK, &json!({"Volumes": out, "Warnings": null})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"Volumes": out, "Warnings": null}),
+    ))
 }
 
 pub async fn inspect(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> ApiResult {
@@ -126,7 +142,9 @@ pub async fn delete(
     match remove_one(&d, &name) {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         // `rm -f` of a volume that is not there is no error.
-        Err(e) if force && e.status == StatusCode::NOT_FOUND => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) if force && e.status == StatusCode::NOT_FOUND => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Err(e) => Err(e),
     }
 }

@@ -998,7 +998,11 @@ impl Containers {
     /// content (owners, modes, links) before the container first sees it. The copy runs
     /// chrooted in the container's root, so no link in it can reach a host path.
     async fn copy_up_volumes(&self, rec: &Record, rootfs: &Path) -> Result<()> {
-        for m in rec.mounts.iter().filter(|m| m.kind == mounts::MountKind::Volume && m.copy_data) {
+        for m in rec
+            .mounts
+            .iter()
+            .filter(|m| m.kind == mounts::MountKind::Volume && m.copy_data)
+        {
             let empty = std::fs::read_dir(&m.source).is_ok_and(|mut d| d.next().is_none());
             if !empty {
                 continue;

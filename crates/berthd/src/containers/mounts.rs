@@ -107,7 +107,9 @@ pub struct MountRequest {
     pub create_source: bool,
 }
 
-const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 /// `path` cleaned as Go's `filepath.Clean` does for absolute paths.
 pub fn clean(path: &str) -> String {
@@ -146,7 +148,11 @@ fn parse_mode(spec: &str, mode: &str) -> Result<(bool, Option<String>, bool), St
         let dup = match m {
             "ro" | "rw" => {
                 let d = rw || ro;
-                if m == "ro" { ro = true } else { rw = true }
+                if m == "ro" {
+                    ro = true
+                } else {
+                    rw = true
+                }
                 d
             }
             "z" | "Z" => std::mem::replace(&mut label, true),
@@ -156,7 +162,9 @@ fn parse_mode(spec: &str, mode: &str) -> Result<(bool, Option<String>, bool), St
             _ => true,
         };
         if dup {
-            return Err(format!("invalid volume specification: '{spec}': invalid mode: {mode}"));
+            return Err(format!(
+                "invalid volume specification: '{spec}': invalid mode: {mode}"
+            ));
         }
     }
     Ok((ro, prop, nocopy))
@@ -187,7 +195,9 @@ pub fn parse_bind(spec: &str) -> Result<MountRequest, String> {
     };
     if bind {
         if nocopy {
-            return Err(format!("invalid volume specification: '{spec}': invalid mode: {mode}"));
+            return Err(format!(
+                "invalid volume specification: '{spec}': invalid mode: {mode}"
+            ));
         }
         return Ok(MountRequest {
             point: MountPoint {
@@ -209,7 +219,9 @@ pub fn parse_bind(spec: &str) -> Result<MountRequest, String> {
         });
     }
     if prop.is_some() {
-        return Err(format!("invalid volume specification: '{spec}': invalid mode: {mode}"));
+        return Err(format!(
+            "invalid volume specification: '{spec}': invalid mode: {mode}"
+        ));
     }
     if !src.is_empty() && !berth_volume::valid_name(src) {
         return Err(format!(
@@ -224,7 +236,11 @@ pub fn parse_bind(spec: &str) -> Result<MountRequest, String> {
             source: PathBuf::new(),
             name: None,
             driver: berth_volume::LOCAL_DRIVER.into(),
-            mode: if mode.is_empty() && named { "z".into() } else { mode.to_string() },
+            mode: if mode.is_empty() && named {
+                "z".into()
+            } else {
+                mode.to_string()
+            },
             rw: !ro,
             propagation: String::new(),
             copy_data: !nocopy,
@@ -248,7 +264,14 @@ fn string_map(v: Option<&Value>) -> std::collections::BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -280,7 +303,10 @@ pub fn parse_mount(m: &Value) -> Result<MountRequest, String> {
     }
     let destination = clean(target);
     if destination == "/" {
-        return Err(mount_err(kind, "invalid specification: destination can't be '/'"));
+        return Err(mount_err(
+            kind,
+            "invalid specification: destination can't be '/'",
+        ));
     }
     for (field, allowed) in [
         ("BindOptions", MountKind::Bind),
@@ -288,7 +314,10 @@ pub fn parse_mount(m: &Value) -> Result<MountRequest, String> {
         ("TmpfsOptions", MountKind::Tmpfs),
     ] {
         if present(field) && k != allowed {
-            return Err(mount_err(kind, format!("field {field} must not be specified")));
+            return Err(mount_err(
+                kind,
+                format!("field {field} must not be specified"),
+            ));
         }
     }
     let mut point = MountPoint {
@@ -321,7 +350,10 @@ pub fn parse_mount(m: &Value) -> Result<MountRequest, String> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             if !create && std::fs::metadata(source).is_err() {
-                return Err(mount_err(kind, format!("bind source path does not exist: {source}")));
+                return Err(mount_err(
+                    kind,
+                    format!("bind source path does not exist: {source}"),
+                ));
             }
             let prop = m
                 .pointer("/BindOptions/Propagation")
@@ -439,7 +471,9 @@ pub fn plan(
     let mut own: Vec<MountRequest> = Vec::new();
     let binds = host_config.get("Binds").and_then(Value::as_array);
     for b in binds.into_iter().flatten() {
-        let spec = b.as_str().ok_or("invalid volume specification: not a string")?;
+        let spec = b
+            .as_str()
+            .ok_or("invalid volume specification: not a string")?;
         own.push(parse_bind(spec)?);
     }
     let mounts = host_config.get("Mounts").and_then(Value::as_array);
@@ -447,7 +481,10 @@ pub fn plan(
         own.push(parse_mount(m)?);
     }
     for (i, r) in own.iter().enumerate() {
-        if own[..i].iter().any(|o| o.point.destination == r.point.destination) {
+        if own[..i]
+            .iter()
+            .any(|o| o.point.destination == r.point.destination)
+        {
             return Err(format!("Duplicate mount point: {}", r.point.destination));
         }
     }
@@ -490,7 +527,11 @@ pub fn spec_mount(p: &MountPoint) -> Value {
             json!({"destination": p.destination, "type": "tmpfs", "source": "tmpfs", "options": o})
         }
         MountKind::Bind | MountKind::Volume => {
-            let prop = if p.propagation.is_empty() { "rprivate" } else { &p.propagation };
+            let prop = if p.propagation.is_empty() {
+                "rprivate"
+            } else {
+                &p.propagation
+            };
             let mut o = vec!["rbind", prop];
             if !p.rw {
                 o.push("ro");
@@ -509,9 +550,19 @@ mod tests {
         let r = parse_bind("/host/dir:/ctr:ro").unwrap();
         assert_eq!(r.point.kind, MountKind::Bind);
         assert_eq!(r.point.source, PathBuf::from("/host/dir"));
-        assert_eq!((r.point.rw, r.point.mode.as_str(), r.point.propagation.as_str()), (false, "ro", "rprivate"));
+        assert_eq!(
+            (
+                r.point.rw,
+                r.point.mode.as_str(),
+                r.point.propagation.as_str()
+            ),
+            (false, "ro", "rprivate")
+        );
         let r = parse_bind("/h:/c:rshared,rw").unwrap();
-        assert_eq!((r.point.rw, r.point.propagation.as_str()), (true, "rshared"));
+        assert_eq!(
+            (r.point.rw, r.point.propagation.as_str()),
+            (true, "rshared")
+        );
         let r = parse_bind("data:/d").unwrap();
         assert_eq!(r.point.kind, MountKind::Volume);
         assert_eq!(r.volume.unwrap().name.as_deref(), Some("data"));
@@ -540,13 +591,30 @@ mod tests {
     fn mounts_parse_with_dockers_checks() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().display().to_string();
-        let r = parse_mount(&json!({"Type": "bind", "Source": src, "Target": "/m", "ReadOnly": true})).unwrap();
-        assert_eq!((r.point.rw, r.point.propagation.as_str(), r.point.mode.as_str()), (false, "rprivate", ""));
-        let e = parse_mount(&json!({"Type": "bind", "Source": format!("{src}/nope"), "Target": "/m"})).unwrap_err();
+        let r =
+            parse_mount(&json!({"Type": "bind", "Source": src, "Target": "/m", "ReadOnly": true}))
+                .unwrap();
+        assert_eq!(
+            (
+                r.point.rw,
+                r.point.propagation.as_str(),
+                r.point.mode.as_str()
+            ),
+            (false, "rprivate", "")
+        );
+        let e =
+            parse_mount(&json!({"Type": "bind", "Source": format!("{src}/nope"), "Target": "/m"}))
+                .unwrap_err();
         assert_eq!(e, format!("invalid mount config for type \"bind\": bind source path does not exist: {src}/nope"));
         let e = parse_mount(&json!({"Type": "bind", "Source": "rel", "Target": "/m"})).unwrap_err();
-        assert!(e.contains("invalid mount path: 'rel' mount path must be absolute"), "{e}");
-        let e = parse_mount(&json!({"Type": "bind", "Source": src, "Target": "/m", "VolumeOptions": {}})).unwrap_err();
+        assert!(
+            e.contains("invalid mount path: 'rel' mount path must be absolute"),
+            "{e}"
+        );
+        let e = parse_mount(
+            &json!({"Type": "bind", "Source": src, "Target": "/m", "VolumeOptions": {}}),
+        )
+        .unwrap_err();
         assert!(e.contains("field VolumeOptions must not be specified"));
         let r = parse_mount(&json!({"Type": "volume", "Source": "v1", "Target": "/v", "VolumeOptions": {"NoCopy": true, "Labels": {"a": "b"}, "DriverConfig": {"Options": {"type": "tmpfs"}}}})).unwrap();
         assert!(!r.point.copy_data);
@@ -557,8 +625,12 @@ mod tests {
         assert_eq!(r.point.tmpfs_options, "size=2097152,mode=1777");
         let e = parse_mount(&json!({"Type": "tmpfs", "Source": "x", "Target": "/t"})).unwrap_err();
         assert!(e.contains("field Source must not be specified"));
-        assert!(parse_mount(&json!({"Type": "npipe", "Target": "/t"})).unwrap_err().contains("mount type unknown"));
-        assert!(parse_mount(&json!({"Type": "volume"})).unwrap_err().contains("field Target must not be empty"));
+        assert!(parse_mount(&json!({"Type": "npipe", "Target": "/t"}))
+            .unwrap_err()
+            .contains("mount type unknown"));
+        assert!(parse_mount(&json!({"Type": "volume"}))
+            .unwrap_err()
+            .contains("field Target must not be empty"));
     }
 
     #[test]

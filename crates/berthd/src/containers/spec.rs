@@ -366,7 +366,10 @@ pub fn runtime_spec(i: &SpecInput) -> Result<Value, String> {
         .mounts
         .iter()
         .map(|m| m.destination.clone())
-        .chain(user.iter().filter_map(|m| m["destination"].as_str().map(str::to_string)))
+        .chain(
+            user.iter()
+                .filter_map(|m| m["destination"].as_str().map(str::to_string)),
+        )
         .collect();
     mounts.retain(|m| !user_dests.iter().any(|d| m["destination"] == d.as_str()));
     user.extend(i.mounts.iter().map(super::mounts::spec_mount));
