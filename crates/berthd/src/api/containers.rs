@@ -338,7 +338,7 @@ pub async fn inspect(
     let c = d.containers.get(&id)?;
     let r = c.record();
     let dir = d.containers.dir(&r.id);
-    let lower = d.images.layer_dirs(&r.image_id).unwrap_or_default();
+    let lower = d.container_lower_dirs(&r).unwrap_or_default();
     let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
     let mut hc = r.host_config.clone();
     if let Some(o) = hc.as_object_mut() {
