@@ -13,9 +13,21 @@
 //!   berth-runc userns-hold              enter a new, still unmapped user namespace, print
 //!                                       "ready", and exit at end of stdin (the daemon maps
 //!                                       it and keeps a descriptor of it meanwhile)
+//!   berth-runc archive <stat|get|put|export|copy-up> --root DIR [--mount SRC:DEST[:ro]]...
+//!           [--path P] [--to DIR] [--uid-map C:H:N]... [--gid-map C:H:N]...
+//!           [--no-overwrite-dir-non-dir] [--chown-user USER] [--readonly-root] [--require-mount]
+//!                                       with DIR as its root (private mount namespace,
+//!                                       pivot_root) and the mounts in place: print a path's
+//!                                       stat (JSON line), write it as a tar after that line,
+//!                                       extract stdin's tar into it, write the whole root as
+//!                                       a tar, or copy a directory's contents into the host
+//!                                       directory --to; exit 2 not found, 3 invalid, 4
+//!                                       read-only, 5 root not mounted, 1 other (see archive.rs)
 
 use std::path::PathBuf;
 use std::process::exit;
+
+mod archive;
 
 use clap::{Parser, Subcommand};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -68,6 +80,10 @@ enum Cmd {
     /// Hold a new user namespace open until stdin closes
     #[command(hide = true)]
     UsernsHold,
+    /// Move files in and out of a root file system, confined to it (docker cp, export,
+    /// volume copy-up)
+    #[command(hide = true)]
+    Archive(archive::Args),
 }
 
 fn main() {
@@ -80,6 +96,7 @@ fn main() {
         }
         Cmd::Run { bundle, id } => exit(run(&bundle, &id)),
         Cmd::Reap { pid_file, cmd } => exit(reap(&pid_file, &cmd)),
+        Cmd::Archive(args) => exit(archive::run(args)),
         Cmd::UsernsHold => {
             if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
                 eprintln!("unshare user namespace: {e}");

@@ -17,6 +17,7 @@ struct MountAttr {
 }
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
 
 /// Mounts `source` at `target` (an existing directory) with the owners of its files
 /// mapped through `userns`: a file owned by uid 0 appears owned by whatever host uid the
@@ -58,5 +59,39 @@ pub fn mount_idmapped(source: &Path, target: &Path, userns: BorrowedFd<'_>) -> s
         target,
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )?;
+    Ok(())
+}
+
+/// Makes a mount tree read-only: `tree` is a mount (an `open_tree` clone, or a directory
+/// descriptor whose mount is meant), every mount below it too when `recursive`. Writes
+/// through it then fail with `EROFS`, whatever the file modes say.
+pub fn set_tree_readonly(tree: BorrowedFd<'_>, recursive: bool) -> std::io::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: `tree` is an open descriptor the caller keeps alive for the call; the path
+    // is an empty C string and AT_EMPTY_PATH makes the call act on the descriptor itself;
+    // `attr` is a valid `struct mount_attr` whose size is passed, which the kernel only
+    // reads during the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 #![recursion_limit = "512"]
 
 mod api;
+mod archive;
 mod config;
 mod containers;
 mod daemon;

@@ -1,6 +1,7 @@
 //! The Docker Engine API over HTTP. Handlers parse input, call one service, and build the
 //! response; they never touch the disk themselves.
 
+mod archive;
 pub mod containers;
 mod exec;
 mod images;
@@ -136,6 +137,11 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/containers/prune", post(operations::prune))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
+        .route("/containers/{id}/export", get(archive::export))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))

@@ -370,6 +370,11 @@ impl Containers {
         self.exec_root.join(id)
     }
 
+    /// `berth-runc`, the daemon's helper (exec sessions, archive operations).
+    pub fn runtime_cli(&self) -> &Path {
+        &self.runtime_cli
+    }
+
     pub fn runtimes(&self) -> &Runtimes {
         &self.runtimes
     }
@@ -844,7 +849,7 @@ impl Containers {
         Ok(rec)
     }
 
-    fn mount_rootfs(&self, rec: &Record, lower: &[PathBuf]) -> Result<PathBuf> {
+    pub(crate) fn mount_rootfs(&self, rec: &Record, lower: &[PathBuf]) -> Result<PathBuf> {
         let dir = self.dir(&rec.id);
         let merged = dir.join("merged");
         if is_mountpoint(&merged) {
@@ -960,7 +965,7 @@ impl Containers {
         self.remap.is_some()
     }
 
-    fn unmount_rootfs(&self, id: &str) {
+    pub(crate) fn unmount_rootfs(&self, id: &str) {
         let merged = self.dir(id).join("merged");
         if is_mountpoint(&merged) {
             if let Err(e) = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH) {
