@@ -8,12 +8,13 @@
 //!    nothing mounted here is seen by the host or the container, and nothing propagates;
 //! 2. the sources of the container's volumes and binds are cloned (`open_tree`) and the
 //!    copy-up destination is opened, while host paths still mean host paths;
-//! 3. the root is bind-mounted on itself (read-only for a `--read-only` container) and
-//!    made our root with `pivot_root` (the old root is detached, so not even `..` of a
-//!    stray descriptor leads back to it; `chroot` if the file system refuses);
+//! 3. the root is bind-mounted on itself and made our root with `pivot_root` (the old
+//!    root is detached, so not even `..` of a stray descriptor leads back to it; `chroot`
+//!    if the file system refuses);
 //! 4. each clone is moved onto its destination, looked up inside the new root
-//!    (`RESOLVE_IN_ROOT`) and pinned by a descriptor, read-only ones made read-only
-//!    first, so writes to them fail with `EROFS`;
+//!    (`RESOLVE_IN_ROOT`, made if missing, as Docker does) and pinned by a descriptor,
+//!    read-only ones made read-only first, so writes to them fail with `EROFS`; then the
+//!    root mount itself is made read-only for a `--read-only` container;
 //! 5. the operation runs on stdin/stdout (`put` prints `ready` once its checks passed,
 //!    before it reads stdin). Errors are one line on stderr; the exit status says their
 //!    kind: 1 other, 2 not found, 3 invalid argument, 4 read-only, 5 the root is not
@@ -206,16 +207,6 @@ fn enter_root(a: &Args, mounts: &[MountArg]) -> Result<Root, Failure> {
 
     rustix::mount::mount_bind_recursive(&a.root, &a.root)
         .map_err(|e| other(&format!("bind-mounting {}", a.root.display()), e))?;
-    if a.readonly_root {
-        let fd = rustix::fs::open(
-            &a.root,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| other("opening the root", e))?;
-        berth_sys::idmap::set_tree_readonly(fd.as_fd(), false)
-            .map_err(|e| other("making the root read-only", e))?;
-    }
     nix::unistd::chdir(&a.root).map_err(|e| other("entering the root", e))?;
     match nix::unistd::pivot_root(".", ".") {
         Ok(()) => {
@@ -236,7 +227,7 @@ fn enter_root(a: &Args, mounts: &[MountArg]) -> Result<Root, Failure> {
     // Parents before children: a volume inside another lands on the outer one.
     trees.sort_by_key(|(_, m)| m.dest.split('/').filter(|c| !c.is_empty()).count());
     for (tree, m) in trees {
-        let Some(target) = mount_target(&rootfd, &m.dest, a.op == Op::Put, &tree)? else {
+        let Some(target) = mount_target(&rootfd, &m.dest, &tree)? else {
             continue;
         };
         if m.ro {
@@ -257,18 +248,20 @@ fn enter_root(a: &Args, mounts: &[MountArg]) -> Result<Root, Failure> {
             Err(e) => return Err(other(&format!("mounting {}", m.dest), e).into()),
         }
     }
+    // Read-only after the mount points were made (as the runtime makes them in a
+    // read-only container): only the root mount, not the volumes on it.
+    if a.readonly_root {
+        berth_sys::idmap::set_tree_readonly(rootfd.as_fd(), false)
+            .map_err(|e| other("making the root read-only", e))?;
+    }
     Ok(Root::from_fd(rootfd))
 }
 
 /// The mount point for `dest`, looked up inside the root (symlinks resolve there). A
-/// missing one is skipped, except for `put`, which makes it (a directory, or an empty
-/// file for a file mount) as Docker does, so that what is copied lands in the volume.
-fn mount_target(
-    root: &OwnedFd,
-    dest: &str,
-    create: bool,
-    tree: &OwnedFd,
-) -> Result<Option<OwnedFd>, Failure> {
+/// missing one is made (a directory, or an empty file for a file mount) as Docker makes
+/// it, so that a container that never ran has its volumes where they will be; one that
+/// cannot be made is skipped.
+fn mount_target(root: &OwnedFd, dest: &str, tree: &OwnedFd) -> Result<Option<OwnedFd>, Failure> {
     let open = || {
         rustix::fs::openat2(
             root,
@@ -280,8 +273,8 @@ fn mount_target(
     };
     match open() {
         Ok(fd) => return Ok(Some(fd)),
-        Err(rustix::io::Errno::NOENT) if create => {}
-        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => return Ok(None),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(rustix::io::Errno::NOTDIR) => return Ok(None),
         Err(e) => return Err(other(&format!("looking up {dest}"), e).into()),
     }
     let is_dir = rustix::fs::fstat(tree)

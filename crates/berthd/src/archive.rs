@@ -582,7 +582,6 @@ fn archive_mounts(rec: &Record, container_dir: &Path) -> Vec<String> {
 /// followed there); `to` is written only through a descriptor opened before the helper
 /// enters the root. `Ok(false)`: nothing there (missing, or not a directory).
 /// `runc` is `berth-runc` ([`crate::containers::Containers::runtime_cli`]).
-#[allow(dead_code)] // called when a new volume is first mounted (volume code)
 pub async fn copy_up(
     runc: &Path,
     rootfs: &Path,
@@ -604,10 +603,9 @@ pub async fn copy_up(
         .await
         .map_err(|e| ApiError::internal(format!("starting {}: {e}", runc.display())))?;
     if !out.status.success() {
-        let msg = last_line(&String::from_utf8_lossy(&out.stderr));
         return Err(ApiError::new(
             ErrorKind::Internal,
-            format!("copying image content at {path_in_root} into the volume: {msg}"),
+            last_line(&String::from_utf8_lossy(&out.stderr)),
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim() == "copied")

@@ -1012,25 +1012,15 @@ impl Containers {
             if !empty {
                 continue;
             }
-            let out = tokio::process::Command::new(&self.runtime_cli)
-                .args(["archive", "copy-up", "--root"])
-                .arg(rootfs)
-                .arg("--path")
-                .arg(&m.destination)
-                .arg("--to")
-                .arg(&m.source)
-                .stdin(std::process::Stdio::null())
-                .output()
+            crate::archive::copy_up(&self.runtime_cli, rootfs, &m.destination, &m.source)
                 .await
-                .map_err(|e| internal(format!("running {}: {e}", self.runtime_cli.display())))?;
-            // Exit 2: nothing at that path in the image, nothing to copy.
-            if !out.status.success() && out.status.code() != Some(2) {
-                return Err(internal(format!(
-                    "copying image content into volume {}: {}",
-                    m.name.as_deref().unwrap_or(""),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+                .map_err(|e| {
+                    internal(format!(
+                        "copying image content into volume {}: {}",
+                        m.name.as_deref().unwrap_or(""),
+                        e.message
+                    ))
+                })?;
         }
         Ok(())
     }
