@@ -79,13 +79,6 @@ impl MountPoint {
         }
         m
     }
-
-    /// True when `path` (absolute, cleaned, in the container) is this mount's
-    /// destination or lies under it.
-    pub fn covers(&self, path: &str) -> bool {
-        let d = self.destination.trim_end_matches('/');
-        d.is_empty() || path == d || path.strip_prefix(d).is_some_and(|r| r.starts_with('/'))
-    }
 }
 
 /// A volume a mount needs: looked up, or created if missing.
