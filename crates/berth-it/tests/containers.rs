@@ -391,3 +391,29 @@ fn clean_shutdown_stops_containers_unless_live_restore() {
     assert_eq!(d.docker(["ps", "-q", "--no-trunc"]).ok().trim(), id);
     d.docker(["rm", "-f", &id]).ok();
 }
+
+#[test]
+fn info_counts_containers_by_state() {
+    let d = Daemon::with_busybox();
+    let counts = || {
+        let i = d.info();
+        [
+            "Containers",
+            "ContainersRunning",
+            "ContainersPaused",
+            "ContainersStopped",
+        ]
+        .map(|k| i[k].as_u64().unwrap())
+    };
+    assert_eq!(counts(), [0, 0, 0, 0]);
+    d.docker(["create", "--name", "created", "busybox", "true"])
+        .ok();
+    d.docker(["run", "-d", "--name", "runs", "busybox", "sleep", "300"])
+        .ok();
+    d.docker(["run", "-d", "--name", "paused", "busybox", "sleep", "300"])
+        .ok();
+    d.docker(["pause", "paused"]).ok();
+    assert_eq!(counts(), [3, 1, 1, 1]);
+    d.docker(["rm", "-f", "created", "runs", "paused"]).ok();
+    assert_eq!(counts(), [0, 0, 0, 0]);
+}

@@ -99,11 +99,21 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> Response {
         }
     }
     let cgroup_version = host::cgroup_version();
+    let (mut total, mut running, mut paused) = (0, 0, 0);
+    for ctr in d.containers.all() {
+        let r = ctr.record();
+        total += 1;
+        match r.state.docker_status() {
+            "paused" => paused += 1,
+            "running" | "restarting" => running += 1,
+            _ => {}
+        }
+    }
     json_response(
         StatusCode::OK,
         &json!({
             "ID": d.engine_id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Containers": total, "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": total - running - paused,
             "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", host::backing_filesystem(&c.data_root)], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],
