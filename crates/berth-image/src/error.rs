@@ -3,6 +3,7 @@ use berth_oci::ReferenceError;
 use berth_store::StoreError;
 
 use crate::layers::LayerError;
+use crate::rwlayer::RwLayerError;
 use crate::unpack::UnpackError;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum ImageError {
     InvalidArgument(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading a container's writable layer (commit).
+    #[error(transparent)]
+    RwLayer(#[from] RwLayerError),
 }
 
 impl From<LayerError> for ImageError {
@@ -46,7 +50,7 @@ impl HasKind for ImageError {
             | ImageError::InvalidChange(_)
             | ImageError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             ImageError::Conflict(_) => ErrorKind::Conflict,
-            ImageError::Store(_) => ErrorKind::Internal,
+            ImageError::Store(_) | ImageError::RwLayer(_) => ErrorKind::Internal,
         }
     }
 }
