@@ -1022,7 +1022,9 @@ fn check_conflicts(
             });
         }
     }
-    if mask.has(Conflicts::ACTIVE_REFERENCE) && references_in(inner, id).len() > 1 {
+    // Any reference at all (Docker's rule): pruning the parent of a deleted image stops
+    // at a tagged one.
+    if mask.has(Conflicts::ACTIVE_REFERENCE) && !references_in(inner, id).is_empty() {
         return Some(Conflict {
             hard: false,
             used: false,
