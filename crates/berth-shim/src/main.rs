@@ -209,6 +209,9 @@ fn run(args: &Args) -> Result<(), String> {
     let mut stdin_w = in_w.map(std::fs::File::from);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<(i32, Option<i32>)> = None;
+    // Children reaped before the creator's `pid N` line was read: under load the
+    // container can run and exit before this loop gets to that line.
+    let mut reaped_early: Vec<(nix::unistd::Pid, (i32, Option<i32>))> = Vec::new();
     let mut exit_msg = String::new();
     let mut buf = vec![0u8; 16 * 1024];
 
@@ -261,6 +264,12 @@ fn run(args: &Args) -> Result<(), String> {
                     Ok(WaitStatus::Signaled(p, sig, _)) if Some(p) == pid => {
                         exit = Some((128 + sig as i32, Some(sig as i32)))
                     }
+                    Ok(WaitStatus::Exited(p, code)) if pid.is_none() => {
+                        reaped_early.push((p, (code, None)))
+                    }
+                    Ok(WaitStatus::Signaled(p, sig, _)) if pid.is_none() => {
+                        reaped_early.push((p, (128 + sig as i32, Some(sig as i32))))
+                    }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(_) => continue, // a reaped orphan
                 }
@@ -300,6 +309,11 @@ fn run(args: &Args) -> Result<(), String> {
                 Ok(_) => {
                     if let Some(p) = line.strip_prefix("pid ") {
                         pid = p.parse().ok().map(nix::unistd::Pid::from_raw);
+                        if let Some((_, status)) =
+                            reaped_early.iter().find(|(r, _)| Some(*r) == pid)
+                        {
+                            exit = Some(*status);
+                        }
                         // Init sent the terminal before it reported ready.
                         if let Some(sock) = console.take() {
                             let m = berth_runtime::console::receive(&sock)
