@@ -189,9 +189,9 @@ fn open_dir_at(dir: &OwnedFd, name: &[u8], path: &[u8]) -> Result<Option<OwnedFd
 
 /// The names in a directory, sorted bytewise (the order of Docker's tree walks).
 fn list_dir(dir: &OwnedFd, path: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let mut d = rustix::fs::Dir::read_from(dir).map_err(io_err(path, "read directory"))?;
+    let d = rustix::fs::Dir::read_from(dir).map_err(io_err(path, "read directory"))?;
     let mut names = Vec::new();
-    while let Some(e) = d.next() {
+    for e in d {
         let e = e.map_err(io_err(path, "read directory"))?;
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {

@@ -476,7 +476,7 @@ fn devices_fifos_and_long_names_round_trip() {
     fs::create_dir(&upper).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &upper.join("null"),
+        upper.join("null"),
         FileType::CharacterDevice,
         Mode::from_raw_mode(0o666),
         rustix::fs::makedev(1, 3),
@@ -484,7 +484,7 @@ fn devices_fifos_and_long_names_round_trip() {
     .unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &upper.join("fifo"),
+        upper.join("fifo"),
         FileType::Fifo,
         Mode::from_raw_mode(0o600),
         0,

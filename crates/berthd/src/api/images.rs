@@ -275,23 +275,19 @@ fn split_action(rest: &str) -> (&str, &str) {
     }
 }
 
-pub async fn get_dispatch(
-    State(d): State<Arc<Daemon>>,
-    Extension(v): Extension<ApiVersion>,
-    Path(rest): Path<String>,
-) -> ApiResult {
+pub async fn get_dispatch(State(d): State<Arc<Daemon>>, Path(rest): Path<String>) -> ApiResult {
     let (name, action) = split_action(&rest);
     let name = name.to_string();
     let dd = d.clone();
     match action {
-        "json" => tokio::task::spawn_blocking(move || inspect(&dd, &name, v)).await?,
+        "json" => tokio::task::spawn_blocking(move || inspect(&dd, &name)).await?,
         "history" => tokio::task::spawn_blocking(move || history(&dd, &name)).await?,
         "get" => tokio::task::spawn_blocking(move || save_response(dd, vec![name])).await?,
         _ => Err(ApiError::not_found("page not found")),
     }
 }
 
-fn inspect(d: &Daemon, name: &str, v: ApiVersion) -> ApiResult {
+fn inspect(d: &Daemon, name: &str) -> ApiResult {
     let img = d.images.lookup(name)?;
     let refs = d.images.references(&img.id);
     let mut config = berth_image::default_container_config();
@@ -324,36 +320,78 @@ fn inspect(d: &Daemon, name: &str, v: ApiVersion) -> ApiResult {
     };
     let cfg = &img.config;
     let s = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut out = json!({
-        "Id": img.id.to_string(),
-        "RepoTags": refs.iter().filter(|r| r.digest().is_none()).map(|r| r.familiar_string()).collect::<Vec<_>>(),
-        "RepoDigests": refs.iter().filter(|r| r.digest().is_some()).map(|r| r.familiar_string()).collect::<Vec<_>>(),
-        "Parent": img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-        "Comment": s("comment"),
-        "Created": cfg.get("created").and_then(Value::as_str).unwrap_or("0001-01-01T00:00:00Z"),
-        "DockerVersion": s("docker_version"),
-        "Author": s("author"),
-        "Config": Value::Object(config),
-        "Architecture": s("architecture"),
-        "Os": s("os"),
-        "Size": img.size,
-        "GraphDriver": graph,
-        "RootFS": {"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
-        "Metadata": {"LastTagTime": img.last_tag_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
-    });
-    if let Some(var) = cfg.get("variant").and_then(Value::as_str) {
-        out["Variant"] = json!(var);
-    }
-    if !v.at_least(1, 44) {
-        out["VirtualSize"] = json!(img.size);
-    }
-    if !v.at_least(1, 45) {
-        out["Container"] = json!(s("container"));
-        out["ContainerConfig"] = cfg
-            .get("container_config")
+    // Docker shows the last history entry's comment when the config has none (commit).
+    let comment = Some(s("comment"))
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| {
+            cfg.get("history")
+                .and_then(Value::as_array)
+                .and_then(|h| h.last())
+                .and_then(|h| h.get("comment"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        });
+    let container_config = berth_image::canonical_config(
+        &cfg.get("container_config")
+            .and_then(Value::as_object)
             .cloned()
-            .unwrap_or_else(|| json!({}));
+            .unwrap_or_default(),
+    );
+    // Docker 20.10's keys and order: `Container`, `ContainerConfig` and `VirtualSize`
+    // are kept at every API version (newer Dockers dropped them; clients still read them).
+    let mut out = serde_json::Map::new();
+    out.insert("Id".into(), json!(img.id.to_string()));
+    out.insert(
+        "RepoTags".into(),
+        json!(refs
+            .iter()
+            .filter(|r| r.digest().is_none())
+            .map(|r| r.familiar_string())
+            .collect::<Vec<_>>()),
+    );
+    out.insert(
+        "RepoDigests".into(),
+        json!(refs
+            .iter()
+            .filter(|r| r.digest().is_some())
+            .map(|r| r.familiar_string())
+            .collect::<Vec<_>>()),
+    );
+    out.insert(
+        "Parent".into(),
+        json!(img
+            .parent
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default()),
+    );
+    out.insert("Comment".into(), json!(comment));
+    out.insert(
+        "Created".into(),
+        json!(cfg
+            .get("created")
+            .and_then(Value::as_str)
+            .unwrap_or("0001-01-01T00:00:00Z")),
+    );
+    out.insert("Container".into(), json!(s("container")));
+    out.insert("ContainerConfig".into(), Value::Object(container_config));
+    out.insert("DockerVersion".into(), json!(s("docker_version")));
+    out.insert("Author".into(), json!(s("author")));
+    out.insert("Config".into(), Value::Object(config));
+    out.insert("Architecture".into(), json!(s("architecture")));
+    if let Some(var) = cfg.get("variant").and_then(Value::as_str) {
+        out.insert("Variant".into(), json!(var));
     }
+    out.insert("Os".into(), json!(s("os")));
+    if let Some(osv) = cfg.get("os.version").and_then(Value::as_str) {
+        out.insert("OsVersion".into(), json!(osv));
+    }
+    out.insert("Size".into(), json!(img.size));
+    out.insert("VirtualSize".into(), json!(img.size));
+    out.insert("GraphDriver".into(), graph);
+    out.insert("RootFS".into(), json!({"Type": "layers", "Layers": img.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()}));
+    out.insert("Metadata".into(), json!({"LastTagTime": img.last_tag_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())}));
     Ok(json_response(StatusCode::OK, &out))
 }
 

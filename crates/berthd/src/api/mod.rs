@@ -2,6 +2,7 @@
 //! response; they never touch the disk themselves.
 
 mod archive;
+mod commit;
 pub mod containers;
 mod exec;
 mod images;
@@ -134,6 +135,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/containers/{id}/rename", post(operations::rename))
         .route("/containers/{id}/restart", post(operations::restart))
         .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/changes", get(commit::changes))
+        .route("/commit", post(commit::commit))
         .route("/containers/prune", post(operations::prune))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/resize", post(containers::resize))
