@@ -4,10 +4,9 @@
 //! copied into a directory or renamed, names the tar it sends accordingly, and
 //! extracts what it receives with the same renaming rules.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
@@ -200,56 +199,8 @@ fn validate_output_path(path: &str) -> Result<()> {
     }
 }
 
-/// Progress on a terminal stderr while a copy runs (docker's `copyProgress`).
-struct Progress {
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
 fn progress_size(n: u64) -> String {
     human_size_with_precision(n as f64, 3)
-}
-
-impl Progress {
-    fn start(header: &'static str, total: Arc<AtomicU64>) -> Progress {
-        if !io::stderr().is_terminal() {
-            return Progress { task: None };
-        }
-        eprint_flush("\x1b[sPreparing to copy...");
-        let task = tokio::spawn(async move {
-            eprint_flush(&format!(
-                "\x1b[?25l\x1b[u\x1b[2K{header}{}",
-                progress_size(0)
-            ));
-            let mut last = 0;
-            let mut tick = tokio::time::interval(Duration::from_millis(75));
-            loop {
-                tick.tick().await;
-                let n = total.load(Ordering::Relaxed);
-                if n != last {
-                    eprint_flush(&format!(
-                        "\x1b[{}G\x1b[0K{}",
-                        header.len() + 1,
-                        progress_size(n)
-                    ));
-                    last = n;
-                }
-            }
-        });
-        Progress { task: Some(task) }
-    }
-
-    fn stop(self) {
-        if let Some(t) = self.task {
-            t.abort();
-            eprint_flush("\x1b[?25h\x1b[u\x1b[2K");
-        }
-    }
-}
-
-fn eprint_flush(text: &str) {
-    let mut err = io::stderr().lock();
-    let _ = err.write_all(text.as_bytes());
-    let _ = err.flush();
 }
 
 /// docker's `CopyInfoDestinationPath`: the local destination, symlinks followed
@@ -429,11 +380,6 @@ async fn copy_from_container(
         rebase_name,
     };
     let total = Arc::new(AtomicU64::new(0));
-    let progress = if quiet {
-        None
-    } else {
-        Some(Progress::start("Copying from container - ", total.clone()))
-    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let mut reader = ChanReader {
         rx,
@@ -463,8 +409,9 @@ async fn copy_from_container(
     let result = extract
         .await
         .map_err(|e| CliError::other(format!("copy failed: {e}")))?;
-    if let Some(p) = progress {
-        p.stop();
+    // docker 28 means to draw progress on a terminal stderr, but its check never
+    // sees a terminal: only this line is printed.
+    if !quiet {
         app.eprint(&format!(
             "Successfully copied {} to {dst}\n",
             progress_size(total.load(Ordering::Relaxed))
@@ -633,11 +580,6 @@ async fn copy_to_container(
     if o.copy_uid_gid {
         query.push(("copyUIDGID", "true".into()));
     }
-    let progress = if o.quiet {
-        None
-    } else {
-        Some(Progress::start("Copying to container - ", total.clone()))
-    };
     let result = app
         .client
         .request(
@@ -649,8 +591,7 @@ async fn copy_to_container(
         )
         .await
         .map(|_| ());
-    if let Some(p) = progress {
-        p.stop();
+    if !o.quiet {
         app.eprint(&format!(
             "Successfully copied {} to {ctr}:{}\n",
             progress_size(total.load(Ordering::Relaxed)),
