@@ -227,7 +227,7 @@ pub enum ImageCommand {
 #[derive(Subcommand, Debug)]
 pub enum VolumeCommand {
     /// Create a volume
-    Create(VolumeCreateOpts),
+    Create(Box<VolumeCreateOpts>),
     /// Display detailed information on one or more volumes
     Inspect(VolumeInspectOpts),
     /// List volumes
@@ -1087,6 +1087,36 @@ pub struct VolumeCreateOpts {
     /// Set metadata for a volume
     #[arg(long = "label", value_name = "list", value_parser = validate_label)]
     pub label: Vec<String>,
+    /// Cluster Volume group (cluster volumes)
+    #[arg(long = "group", value_name = "string", hide = true)]
+    pub group: Option<String>,
+    /// Cluster Volume access scope ("single", "multi")
+    #[arg(long = "scope", value_name = "string", hide = true)]
+    pub scope: Option<String>,
+    /// Cluster Volume access sharing ("none", "readonly", "onewriter", "all")
+    #[arg(long = "sharing", value_name = "string", hide = true)]
+    pub sharing: Option<String>,
+    /// Cluster Volume availability ("active", "pause", "drain")
+    #[arg(long = "availability", value_name = "string", hide = true)]
+    pub availability: Option<String>,
+    /// Cluster Volume access type ("mount", "block")
+    #[arg(long = "type", value_name = "string", hide = true)]
+    pub access_type: Option<String>,
+    /// Cluster Volume secrets
+    #[arg(long = "secret", value_name = "map", hide = true)]
+    pub secret: Vec<String>,
+    /// Minimum size of the Cluster Volume in bytes
+    #[arg(long = "limit-bytes", value_name = "bytes", value_parser = mem_bytes, hide = true)]
+    pub limit_bytes: Option<i64>,
+    /// Maximum size of the Cluster Volume in bytes
+    #[arg(long = "required-bytes", value_name = "bytes", value_parser = mem_bytes, hide = true)]
+    pub required_bytes: Option<i64>,
+    /// A topology that the Cluster Volume must be accessible from
+    #[arg(long = "topology-required", value_name = "list", hide = true)]
+    pub topology_required: Vec<String>,
+    /// A topology that the Cluster Volume would be preferred in
+    #[arg(long = "topology-preferred", value_name = "list", hide = true)]
+    pub topology_preferred: Vec<String>,
     #[arg(value_name = "VOLUME")]
     pub args: Vec<String>,
 }

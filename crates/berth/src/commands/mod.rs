@@ -146,7 +146,7 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
         },
         Command::Volume(g) => match g.command {
             None => return Ok(true),
-            Some(VolumeCommand::Create(o)) => volume::create(app, o).await?,
+            Some(VolumeCommand::Create(o)) => volume::create(app, *o).await?,
             Some(VolumeCommand::Inspect(o)) => volume::inspect(app, o).await?,
             Some(VolumeCommand::Ls(o)) => volume::list(app, o, "volume ls").await?,
             Some(VolumeCommand::Prune(o)) => volume::prune(app, o).await?,

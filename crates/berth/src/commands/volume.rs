@@ -60,6 +60,9 @@ fn kv_map(values: &[String]) -> BTreeMap<String, String> {
 /// The body of `POST /volumes/create` as docker's `volume.CreateOptions` marshals it.
 pub fn create_body(o: &VolumeCreateOpts, name: &str) -> Value {
     let mut m = Map::new();
+    if let Some(spec) = cluster_spec(o) {
+        m.insert("ClusterVolumeSpec".into(), spec);
+    }
     if !o.driver.is_empty() {
         m.insert("Driver".into(), json!(o.driver));
     }
@@ -77,6 +80,96 @@ pub fn create_body(o: &VolumeCreateOpts, name: &str) -> Value {
     Value::Object(m)
 }
 
+/// docker's `hasClusterVolumeOptionSet` (which looks for "secrets", so `--secret`
+/// alone does not count).
+fn cluster_options_set(o: &VolumeCreateOpts) -> bool {
+    o.group.is_some()
+        || o.scope.is_some()
+        || o.sharing.is_some()
+        || o.availability.is_some()
+        || o.access_type.is_some()
+        || o.limit_bytes.is_some()
+        || o.required_bytes.is_some()
+}
+
+/// Each `segment=value,segment=value` topology.
+fn topologies(values: &[String]) -> Vec<Value> {
+    values
+        .iter()
+        .map(|t| {
+            let segments: BTreeMap<&str, &str> = t
+                .split(',')
+                .map(|seg| seg.split_once('=').unwrap_or((seg, "")))
+                .collect();
+            if segments.is_empty() {
+                json!({})
+            } else {
+                json!({ "Segments": segments })
+            }
+        })
+        .collect()
+}
+
+/// The `ClusterVolumeSpec` docker sends when a cluster option is given.
+fn cluster_spec(o: &VolumeCreateOpts) -> Option<Value> {
+    if !cluster_options_set(o) {
+        return None;
+    }
+    let mut spec = Map::new();
+    if let Some(g) = o.group.as_ref().filter(|g| !g.is_empty()) {
+        spec.insert("Group".into(), json!(g));
+    }
+    let mut access = Map::new();
+    let scope = o.scope.clone().unwrap_or_else(|| "single".into());
+    let sharing = o.sharing.clone().unwrap_or_else(|| "none".into());
+    if !scope.is_empty() {
+        access.insert("Scope".into(), json!(scope));
+    }
+    if !sharing.is_empty() {
+        access.insert("Sharing".into(), json!(sharing));
+    }
+    match o.access_type.as_deref().unwrap_or("block") {
+        "mount" => {
+            access.insert("MountVolume".into(), json!({}));
+        }
+        "block" => {
+            access.insert("BlockVolume".into(), json!({}));
+        }
+        _ => {}
+    }
+    spec.insert("AccessMode".into(), Value::Object(access));
+    let mut topology = Map::new();
+    let required = topologies(&o.topology_required);
+    if !required.is_empty() {
+        topology.insert("Requisite".into(), json!(required));
+    }
+    let preferred = topologies(&o.topology_preferred);
+    if !preferred.is_empty() {
+        topology.insert("Preferred".into(), json!(preferred));
+    }
+    spec.insert("AccessibilityRequirements".into(), Value::Object(topology));
+    spec.insert(
+        "CapacityRange".into(),
+        json!({
+            "RequiredBytes": o.required_bytes.filter(|r| *r >= 0).unwrap_or(0),
+            "LimitBytes": o.limit_bytes.filter(|l| *l >= 0).unwrap_or(0),
+        }),
+    );
+    let secrets = kv_map(&o.secret);
+    if !secrets.is_empty() {
+        let list: Vec<Value> = secrets
+            .iter()
+            .map(|(k, v)| json!({"Key": k, "Secret": v}))
+            .collect();
+        spec.insert("Secrets".into(), json!(list));
+    }
+    let availability = o.availability.clone().unwrap_or_else(|| "active".into());
+    if !availability.is_empty() {
+        spec.insert("Availability".into(), json!(availability));
+    }
+    Some(Value::Object(spec))
+}
+
 pub async fn create(app: &mut App, o: VolumeCreateOpts) -> Result<()> {
     let path = "volume create";
     check_args(path, &o.args, Arity::Max(1))?;
@@ -89,6 +182,26 @@ pub async fn create(app: &mut App, o: VolumeCreateOpts) -> Result<()> {
         }
         name = arg.clone();
     }
+    flags_supported(
+        app,
+        vec![
+            FlagNeed::version("group", o.group.is_some(), "1.42"),
+            FlagNeed::version("scope", o.scope.is_some(), "1.42"),
+            FlagNeed::version("sharing", o.sharing.is_some(), "1.42"),
+            FlagNeed::version("availability", o.availability.is_some(), "1.42"),
+            FlagNeed::version("type", o.access_type.is_some(), "1.42"),
+            FlagNeed::version("secret", !o.secret.is_empty(), "1.42"),
+            FlagNeed::version("limit-bytes", o.limit_bytes.is_some(), "1.42"),
+            FlagNeed::version("required-bytes", o.required_bytes.is_some(), "1.42"),
+            FlagNeed::version("topology-required", !o.topology_required.is_empty(), "1.42"),
+            FlagNeed::version(
+                "topology-preferred",
+                !o.topology_preferred.is_empty(),
+                "1.42",
+            ),
+        ],
+    )
+    .await?;
     let body = create_body(&o, &name);
     let resp = app
         .client
@@ -430,7 +543,7 @@ mod tests {
         let m = crate::cli::command().try_get_matches_from(argv).unwrap();
         match Cli::from_arg_matches(&m).unwrap().command {
             Some(Command::Volume(g)) => match g.command {
-                Some(VolumeCommand::Create(o)) => o,
+                Some(VolumeCommand::Create(o)) => *o,
                 _ => panic!("not volume create"),
             },
             _ => panic!("not volume"),
@@ -451,6 +564,45 @@ mod tests {
         assert_eq!(
             create_body(&o, "").to_string(),
             r#"{"Driver":"dd","DriverOpts":{"a":"1","b":""},"Labels":{"l":"1","m":""}}"#
+        );
+        let o = create_opts(&[
+            "--group",
+            "g",
+            "--scope",
+            "multi",
+            "--sharing",
+            "all",
+            "--availability",
+            "pause",
+            "--type",
+            "mount",
+            "--secret",
+            "b=2",
+            "--secret",
+            "a=1",
+            "--limit-bytes",
+            "1g",
+            "--required-bytes",
+            "1m",
+            "--topology-required",
+            "zone=a,rack=1",
+            "--topology-preferred",
+            "zone=b",
+            "cv",
+        ]);
+        assert_eq!(
+            create_body(&o, "cv").to_string(),
+            r#"{"ClusterVolumeSpec":{"Group":"g","AccessMode":{"Scope":"multi","Sharing":"all","MountVolume":{}},"AccessibilityRequirements":{"Requisite":[{"Segments":{"rack":"1","zone":"a"}}],"Preferred":[{"Segments":{"zone":"b"}}]},"CapacityRange":{"RequiredBytes":1048576,"LimitBytes":1073741824},"Secrets":[{"Key":"a","Secret":"1"},{"Key":"b","Secret":"2"}],"Availability":"pause"},"Driver":"local","Name":"cv"}"#
+        );
+        let o = create_opts(&["--group", "g", "cv2"]);
+        assert_eq!(
+            create_body(&o, "cv2").to_string(),
+            r#"{"ClusterVolumeSpec":{"Group":"g","AccessMode":{"Scope":"single","Sharing":"none","BlockVolume":{}},"AccessibilityRequirements":{},"CapacityRange":{"RequiredBytes":0,"LimitBytes":0},"Availability":"active"},"Driver":"local","Name":"cv2"}"#
+        );
+        let o = create_opts(&["--secret", "a=1", "--topology-required", "x", "cv3"]);
+        assert_eq!(
+            create_body(&o, "cv3").to_string(),
+            r#"{"Driver":"local","Name":"cv3"}"#
         );
         let o = create_opts(&["--opt", "o=size=1m", "--opt=type=tmpfs", "v"]);
         assert_eq!(
