@@ -598,15 +598,17 @@ async fn copy_to_container(
             dst_info.path
         ));
     }
+    result?;
+    // After a refusal the archiver is left behind (it stops once the request body is
+    // dropped); after success it has written everything, and its error counts.
     if let Some(packer) = packer {
-        // The archiver stops by itself once the request is over.
         if let Ok(Err(e)) = packer.await {
-            if result.is_ok() && e.kind() != io::ErrorKind::BrokenPipe {
+            if e.kind() != io::ErrorKind::BrokenPipe {
                 return Err(CliError::other(reason(&e)));
             }
         }
     }
-    result
+    Ok(())
 }
 
 #[cfg(test)]
