@@ -107,13 +107,32 @@ pub enum Command {
     Unpause(ContainersOpts),
     /// Update configuration of one or more containers
     Update(UpdateOpts),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(long_about = CP_LONG)]
+    Cp(CpOpts),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffOpts),
+    /// Create a new image from a container's changes
+    Commit(CommitOpts),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportOpts),
     /// Manage containers
     Container(GroupOpts<ContainerCommand>),
     /// Manage images
     Image(GroupOpts<ImageCommand>),
     /// Manage berth
     System(GroupOpts<SystemCommand>),
+    /// Manage volumes
+    Volume(GroupOpts<VolumeCommand>),
 }
+
+/// `cp`'s long description (docker's `Long`).
+const CP_LONG: &str = "Copy files/folders between a container and the local filesystem
+
+Use '-' as the source to read a tar archive from stdin
+and extract it to a directory destination in a container.
+Use '-' as the destination to stream a tar archive of a
+container source to stdout.";
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
@@ -139,6 +158,15 @@ pub enum ContainerCommand {
     Unpause(ContainersOpts),
     /// Update configuration of one or more containers
     Update(UpdateOpts),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(long_about = CP_LONG)]
+    Cp(CpOpts),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffOpts),
+    /// Create a new image from a container's changes
+    Commit(CommitOpts),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportOpts),
     /// Create a new container
     #[command(disable_help_flag = true)]
     Create(CreateOpts),
@@ -194,6 +222,25 @@ pub enum ImageCommand {
     Save(SaveOpts),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagOpts),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(Box<VolumeCreateOpts>),
+    /// Display detailed information on one or more volumes
+    Inspect(VolumeInspectOpts),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(VolumeLsOpts),
+    /// Remove unused local volumes
+    Prune(VolumePruneOpts),
+    /// Remove one or more volumes
+    #[command(
+        visible_alias = "remove",
+        long_about = "Remove one or more volumes. You cannot remove a volume that is in use by a container."
+    )]
+    Rm(VolumeRmOpts),
 }
 
 #[derive(Subcommand, Debug)]
@@ -972,6 +1019,160 @@ pub struct ContainerPruneOpts {
 }
 
 #[derive(Args, Debug)]
+pub struct CpOpts {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long = "archive")]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached
+    #[arg(short = 'q', long = "quiet", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = go_bool)]
+    pub quiet: Option<bool>,
+    #[arg(value_name = "SRC DEST")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffOpts {
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportOpts {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output", value_name = "string")]
+    pub output: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitOpts {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long = "author", value_name = "string")]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change", value_name = "list")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long = "message", value_name = "string")]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long = "pause", default_value = "true", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = go_bool)]
+    pub pause: bool,
+    #[arg(value_name = "CONTAINER [REPOSITORY[:TAG]]")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeCreateOpts {
+    /// Specify volume driver name
+    #[arg(
+        short = 'd',
+        long = "driver",
+        value_name = "string",
+        default_value = "local"
+    )]
+    pub driver: String,
+    /// Specify volume name
+    #[arg(long = "name", value_name = "string", hide = true)]
+    pub name: Option<String>,
+    /// Set driver specific options (default map[])
+    #[arg(short = 'o', long = "opt", value_name = "map")]
+    pub opt: Vec<String>,
+    /// Set metadata for a volume
+    #[arg(long = "label", value_name = "list", value_parser = validate_label)]
+    pub label: Vec<String>,
+    /// Cluster Volume group (cluster volumes)
+    #[arg(long = "group", value_name = "string", hide = true)]
+    pub group: Option<String>,
+    /// Cluster Volume access scope ("single", "multi")
+    #[arg(long = "scope", value_name = "string", hide = true)]
+    pub scope: Option<String>,
+    /// Cluster Volume access sharing ("none", "readonly", "onewriter", "all")
+    #[arg(long = "sharing", value_name = "string", hide = true)]
+    pub sharing: Option<String>,
+    /// Cluster Volume availability ("active", "pause", "drain")
+    #[arg(long = "availability", value_name = "string", hide = true)]
+    pub availability: Option<String>,
+    /// Cluster Volume access type ("mount", "block")
+    #[arg(long = "type", value_name = "string", hide = true)]
+    pub access_type: Option<String>,
+    /// Cluster Volume secrets
+    #[arg(long = "secret", value_name = "map", hide = true)]
+    pub secret: Vec<String>,
+    /// Minimum size of the Cluster Volume in bytes
+    #[arg(long = "limit-bytes", value_name = "bytes", value_parser = mem_bytes, hide = true)]
+    pub limit_bytes: Option<i64>,
+    /// Maximum size of the Cluster Volume in bytes
+    #[arg(long = "required-bytes", value_name = "bytes", value_parser = mem_bytes, hide = true)]
+    pub required_bytes: Option<i64>,
+    /// A topology that the Cluster Volume must be accessible from
+    #[arg(long = "topology-required", value_name = "list", hide = true)]
+    pub topology_required: Vec<String>,
+    /// A topology that the Cluster Volume would be preferred in
+    #[arg(long = "topology-preferred", value_name = "list", hide = true)]
+    pub topology_preferred: Vec<String>,
+    #[arg(value_name = "VOLUME")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeInspectOpts {
+    /// Format output using a custom template
+    #[arg(short = 'f', long = "format", value_name = "string")]
+    pub format: Option<String>,
+    #[arg(value_name = "VOLUME")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeLsOpts {
+    /// Display only cluster volumes, and use cluster volume list formatting
+    #[arg(long = "cluster", hide = true)]
+    pub cluster: bool,
+    /// Provide filter values (e.g. "dangling=true")
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long = "format", value_name = "string")]
+    pub format: Option<String>,
+    /// Only display volume names
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeRmOpts {
+    /// Force the removal of one or more volumes
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    #[arg(value_name = "VOLUME")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumePruneOpts {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Provide filter values (e.g. "label=<label>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct UpdateOpts {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
     #[arg(long = "blkio-weight", value_name = "uint16", value_parser = go_uint16)]
@@ -1250,7 +1451,7 @@ pub fn command() -> clap::Command {
 
 /// Commands whose flags end at the first argument (pflag's `SetInterspersed(false)`):
 /// everything after the image or container, `--` included, belongs to the command.
-const NON_INTERSPERSED: &[&str] = &["run", "create", "exec", "top"];
+const NON_INTERSPERSED: &[&str] = &["run", "create", "exec", "top", "commit"];
 
 /// Inserts clap's end-of-options marker `--` before the first argument of the
 /// [`NON_INTERSPERSED`] commands, so that later words that look like flags (or a
@@ -1373,6 +1574,17 @@ pub fn use_line(path: &str) -> &'static str {
         "container prune" => "prune [OPTIONS]",
         "container inspect" => "inspect [OPTIONS] CONTAINER [CONTAINER...]",
         "system df" => "df [OPTIONS]",
+        "cp" => "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        "container cp" => "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        "diff" | "container diff" => "diff CONTAINER",
+        "commit" | "container commit" => "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "export" | "container export" => "export [OPTIONS] CONTAINER",
+        "volume" => "volume COMMAND",
+        "volume create" => "create [OPTIONS] [VOLUME]",
+        "volume inspect" => "inspect [OPTIONS] VOLUME [VOLUME...]",
+        "volume ls" => "ls [OPTIONS]",
+        "volume rm" => "rm [OPTIONS] VOLUME [VOLUME...]",
+        "volume prune" => "prune [OPTIONS]",
         _ => "[OPTIONS]",
     }
 }
@@ -1424,8 +1636,9 @@ pub fn check_args(path: &str, args: &[String], arity: Arity) -> Result<(), CliEr
             "berth: '{cmd}' requires at least {k} {}\n\nUsage:  {usage}\n\nSee '{cmd} --help' for more information",
             plural(k)
         ),
+        // docker 28 prints "SRun" here (a typo in its cli package).
         Arity::Max(k) if n > k => format!(
-            "berth: '{cmd}' requires at most {k} {}\n\nUsage:  {usage}\n\nRun '{cmd} --help' for more information",
+            "berth: '{cmd}' requires at most {k} {}\n\nUsage:  {usage}\n\nSRun '{cmd} --help' for more information",
             plural(k)
         ),
         Arity::Range(min, max) if n < min || n > max => format!(
@@ -1452,7 +1665,7 @@ pub fn flag_error(path: &str, msg: &str) -> CliError {
 /// Works out which command the user meant from raw arguments, to word a clap error
 /// as docker would (clap does not report the subcommand path it failed in).
 pub fn guess_path(args: &[String]) -> String {
-    const GROUPS: &[&str] = &["image", "system", "container"];
+    const GROUPS: &[&str] = &["image", "system", "container", "volume"];
     let mut words: Vec<&str> = Vec::new();
     let mut iter = args.iter().skip(1);
     while let Some(a) = iter.next() {
@@ -1502,7 +1715,7 @@ mod tests {
         let err = check_args("images", &["a".into(), "b".into()], Arity::Max(1)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "berth: 'berth images' requires at most 1 argument\n\nUsage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nRun 'berth images --help' for more information"
+            "berth: 'berth images' requires at most 1 argument\n\nUsage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nSRun 'berth images --help' for more information"
         );
         assert!(check_args("tag", &["a".into(), "b".into()], Arity::Exact(2)).is_ok());
         let err = check_args("rmi", &[], Arity::Min(1)).unwrap_err();

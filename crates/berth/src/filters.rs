@@ -39,6 +39,11 @@ impl Filters {
             .insert(value.to_string(), true);
     }
 
+    /// Whether a filter of this name was given (docker's `Args.Contains`).
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -17,7 +17,8 @@ pub fn render(path: &str) -> String {
         }
     }
     let mut out = format!("Usage:  {}\n\n", usage_for(path, &cmd));
-    if let Some(about) = cmd.get_about() {
+    // cobra prints the long description when there is one.
+    if let Some(about) = cmd.get_long_about().or(cmd.get_about()) {
         out.push_str(&about.to_string());
         out.push('\n');
     }
@@ -105,6 +106,12 @@ fn aliases(path: &str) -> Option<&'static str> {
         "stats" | "container stats" => "berth container stats, berth stats",
         "top" | "container top" => "berth container top, berth top",
         "update" | "container update" => "berth container update, berth update",
+        "cp" | "container cp" => "berth container cp, berth cp",
+        "diff" | "container diff" => "berth container diff, berth diff",
+        "commit" | "container commit" => "berth container commit, berth commit",
+        "export" | "container export" => "berth container export, berth export",
+        "volume ls" => "berth volume ls, berth volume list",
+        "volume rm" => "berth volume rm, berth volume remove",
         _ => return None,
     })
 }

@@ -1,5 +1,6 @@
 //! `berth`: a docker-compatible command-line client for berthd.
 
+mod archive;
 mod cli;
 mod client;
 mod commands;
@@ -148,11 +149,12 @@ fn handle_clap_error(e: clap::Error, args: &[String]) -> Result<(), CliError> {
         ErrorKind::InvalidSubcommand => {
             let sub = context(ContextKind::InvalidSubcommand);
             let parent = path.split(' ').next().unwrap_or("").to_string();
-            let is_group =
-                matches!(parent.as_str(), "image" | "system" | "container") && parent != sub;
+            let is_group = matches!(parent.as_str(), "image" | "system" | "container" | "volume")
+                && parent != sub;
             if is_group {
                 Err(CliError::other(format!(
-                    "berth: unknown command: berth {parent} {sub}\n\nUsage:  berth {parent}\n\nRun 'berth {parent} --help' for more information"
+                    "berth: unknown command: berth {parent} {sub}\n\nUsage:  berth {}\n\nRun 'berth {parent} --help' for more information",
+                    cli::use_line(&parent)
                 )))
             } else {
                 Err(CliError::other(format!(
@@ -164,7 +166,7 @@ fn handle_clap_error(e: clap::Error, args: &[String]) -> Result<(), CliError> {
             let arg = context(ContextKind::InvalidArg);
             let value = context(ContextKind::InvalidValue);
             let long = long_flag_name(&arg);
-            if value.is_empty() {
+            if value.is_empty() && e.source().is_none() {
                 // pflag names the flag as typed: "'H' in -H" for a shorthand.
                 let msg = match args
                     .last()
@@ -182,7 +184,8 @@ fn handle_clap_error(e: clap::Error, args: &[String]) -> Result<(), CliError> {
             Err(flag_error(
                 &path,
                 &format!(
-                    "invalid argument \"{value}\" for \"{}\" flag: {reason}",
+                    "invalid argument {} for \"{}\" flag: {reason}",
+                    format::go_quote(&value),
                     flag_display(&path, &long)
                 ),
             ))

@@ -62,6 +62,15 @@ impl Inspector {
         Ok(())
     }
 
+    /// For objects docker only has as a typed struct (no raw fallback): names the Go
+    /// type in "can't evaluate field" errors.
+    pub fn with_type_name(mut self, name: &str) -> Inspector {
+        if let Mode::Template(t) = self.mode {
+            self.mode = Mode::Template(Box::new(t.with_type_name(name)));
+        }
+        self
+    }
+
     pub fn flush(self, app: &App) -> Result<()> {
         match self.mode {
             Mode::Template(_) => {
@@ -133,6 +142,16 @@ fn typed_view(mut v: TValue, kind: &str) -> TValue {
             }
             m.entry("Size".to_string())
                 .or_insert_with(|| TValue::from(0));
+        }
+        if kind == "volume" {
+            // `omitempty` fields: absent from the JSON, zero values for templates.
+            m.entry("CreatedAt".to_string())
+                .or_insert_with(|| TValue::String(String::new()));
+            m.entry("Status".to_string())
+                .or_insert_with(|| TValue::Map(Default::default()));
+            for f in ["UsageData", "ClusterVolume"] {
+                m.entry(f.to_string()).or_insert(TValue::Nil);
+            }
         }
     }
     v

@@ -1,16 +1,17 @@
 //! One module per command group; `run` dispatches a parsed command line.
 
-mod container;
+pub(crate) mod container;
 mod image;
 mod inspect;
 mod system;
+mod volume;
 
 use std::io::{BufRead, IsTerminal, Write};
 
 pub use container::{parse_mount, validate_network};
 
 use crate::cli::flag_error;
-use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand, VolumeCommand};
 use crate::client::Client;
 use crate::error::Result;
 use crate::filters::{self, Filters};
@@ -83,6 +84,10 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
         Command::Top(o) => container::top(app, o, "top").await?,
         Command::Unpause(o) => container::unpause(app, o, "unpause").await?,
         Command::Update(o) => container::update(app, o, "update").await?,
+        Command::Cp(o) => container::cp(app, o, "cp").await?,
+        Command::Diff(o) => container::diff(app, o, "diff").await?,
+        Command::Commit(o) => container::commit(app, o, "commit").await?,
+        Command::Export(o) => container::export(app, o, "export").await?,
         Command::Container(g) => match g.command {
             None => return Ok(true),
             Some(ContainerCommand::Attach(o)) => {
@@ -105,6 +110,14 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
             }
             Some(ContainerCommand::Update(o)) => {
                 container::update(app, o, "container update").await?
+            }
+            Some(ContainerCommand::Cp(o)) => container::cp(app, o, "container cp").await?,
+            Some(ContainerCommand::Diff(o)) => container::diff(app, o, "container diff").await?,
+            Some(ContainerCommand::Commit(o)) => {
+                container::commit(app, o, "container commit").await?
+            }
+            Some(ContainerCommand::Export(o)) => {
+                container::export(app, o, "container export").await?
             }
             Some(ContainerCommand::Create(o)) => {
                 container::create(app, o, "container create").await?
@@ -130,6 +143,14 @@ pub async fn run(app: &mut App, command: Command) -> Result<bool> {
             Some(ImageCommand::Rm(o)) => image::remove(app, o, "image rm").await?,
             Some(ImageCommand::Save(o)) => image::save(app, o, "image save").await?,
             Some(ImageCommand::Tag(o)) => image::tag(app, o, "image tag").await?,
+        },
+        Command::Volume(g) => match g.command {
+            None => return Ok(true),
+            Some(VolumeCommand::Create(o)) => volume::create(app, *o).await?,
+            Some(VolumeCommand::Inspect(o)) => volume::inspect(app, o).await?,
+            Some(VolumeCommand::Ls(o)) => volume::list(app, o, "volume ls").await?,
+            Some(VolumeCommand::Prune(o)) => volume::prune(app, o).await?,
+            Some(VolumeCommand::Rm(o)) => volume::remove(app, o, "volume rm").await?,
         },
         Command::System(g) => match g.command {
             None => return Ok(true),

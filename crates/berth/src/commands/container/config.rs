@@ -914,6 +914,76 @@ mod tests {
         assert_eq!(c.body.to_string(), DOCKER_RESOURCES);
     }
 
+    /// The body docker 28.2.2 sent (API 1.47) for every kind of mount flag (see the
+    /// test below for the command line).
+    const DOCKER_MOUNTS: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{"/anonv":{}},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":["/x:/y:ro,z"],"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":false,"VolumeDriver":"local","VolumesFrom":["a","b:ro"],"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":true,"SecurityOpt":null,"Tmpfs":{"/run":"rw,noexec,size=1m","/x":""},"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"","CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,"PidsLimit":0,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"IOMaximumIOps":0,"IOMaximumBandwidth":0,"Mounts":[{"Type":"bind","Source":"/a","Target":"/b","ReadOnly":true,"BindOptions":{"Propagation":"rslave"}},{"Type":"volume","Source":"vol","Target":"/v","ReadOnly":true,"VolumeOptions":{"NoCopy":true,"Labels":{"x":"y"},"DriverConfig":{"Name":"local","Options":{"o":"1"}}}},{"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":67108864,"Mode":1023}},{"Type":"bind","Source":"/a","Target":"/c","ReadOnly":true,"BindOptions":{"Propagation":"rprivate","ReadOnlyForceRecursive":true}},{"Type":"volume","Target":"/anon"},{"Type":"image","Source":"busybox","Target":"/img","ImageOptions":{"Subpath":"bin"}}],"MaskedPaths":null,"ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","DriverOpts":null,"GwPriority":0,"NetworkID":"","EndpointID":"","Gateway":"","IPAddress":"","IPPrefixLen":0,"IPv6Gateway":"","GlobalIPv6Address":"","GlobalIPv6PrefixLen":0,"DNSNames":null}}}}"#;
+
+    #[test]
+    fn mount_flags_match_docker_byte_for_byte() {
+        let args = "--mount type=bind,src=/a,dst=/b,readonly,bind-propagation=rslave \
+             --mount type=volume,src=vol,dst=/v,readonly,volume-nocopy,volume-driver=local,volume-label=x=y,volume-opt=o=1 \
+             --mount type=tmpfs,dst=/t,tmpfs-size=64m,tmpfs-mode=1777 \
+             --mount type=bind,src=/a,dst=/c,bind-recursive=readonly,readonly,bind-propagation=rprivate \
+             --mount type=volume,dst=/anon --mount type=image,src=busybox,dst=/img,image-subpath=bin \
+             --tmpfs /run:rw,noexec,size=1m --tmpfs /x --volumes-from a --volumes-from b:ro \
+             --read-only -v /x:/y:ro,z --volume-driver local -v /anonv busybox true";
+        let f = flags(&args.split_whitespace().collect::<Vec<_>>().join(" "));
+        let c = build(&f, [0, 0]).unwrap();
+        assert_eq!(c.body.to_string(), DOCKER_MOUNTS);
+    }
+
+    /// `Mounts` entries docker 28.2.2 sent for single `--mount` values.
+    #[test]
+    fn each_mount_option_matches_docker() {
+        for (value, docker) in [
+            ("type=bind,src=/a,dst=/b,ro=true,bind-propagation=shared", r#"{"Type":"bind","Source":"/a","Target":"/b","ReadOnly":true,"BindOptions":{"Propagation":"shared"}}"#),
+            ("type=bind,source=/a,target=/b,readonly=false", r#"{"Type":"bind","Source":"/a","Target":"/b"}"#),
+            ("type=bind,src=/a,dst=/b,bind-recursive=disabled", r#"{"Type":"bind","Source":"/a","Target":"/b","BindOptions":{"NonRecursive":true}}"#),
+            ("type=bind,src=/a,dst=/b,bind-nonrecursive", r#"{"Type":"bind","Source":"/a","Target":"/b","BindOptions":{"NonRecursive":true}}"#),
+            ("type=bind,src=/a,dst=/b,consistency=cached", r#"{"Type":"bind","Source":"/a","Target":"/b","Consistency":"cached"}"#),
+            ("TYPE=BIND,SOURCE=/a,TARGET=/b", r#"{"Type":"bind","Source":"/a","Target":"/b"}"#),
+            ("\"type=bind,source=/a b,target=/c\"", r#"{"Type":"bind","Source":"/a b","Target":"/c"}"#),
+            ("type=volume,source=vol,target=/v", r#"{"Type":"volume","Source":"vol","Target":"/v"}"#),
+            ("source=vol,target=/v,volume-nocopy", r#"{"Type":"volume","Source":"vol","Target":"/v","VolumeOptions":{"NoCopy":true,"DriverConfig":{}}}"#),
+            ("source=vol,target=/v,volume-nocopy=false", r#"{"Type":"volume","Source":"vol","Target":"/v","VolumeOptions":{"DriverConfig":{}}}"#),
+            ("source=vol,target=/v,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=1m", r#"{"Type":"volume","Source":"vol","Target":"/v","VolumeOptions":{"DriverConfig":{"Options":{"device":"tmpfs","o":"size=1m","type":"tmpfs"}}}}"#),
+            ("source=vol,target=/v,volume-label=a=b,volume-label=c", r#"{"Type":"volume","Source":"vol","Target":"/v","VolumeOptions":{"Labels":{"a":"b","c":""},"DriverConfig":{}}}"#),
+            ("source=vol,target=/v,volume-subpath=sub", r#"{"Type":"volume","Source":"vol","Target":"/v","VolumeOptions":{"Subpath":"sub","DriverConfig":{}}}"#),
+            ("type=tmpfs,target=/t", r#"{"Type":"tmpfs","Target":"/t"}"#),
+            ("type=tmpfs,target=/t,tmpfs-size=0", r#"{"Type":"tmpfs","Target":"/t","TmpfsOptions":{}}"#),
+            ("type=tmpfs,dst=/t,readonly", r#"{"Type":"tmpfs","Target":"/t","ReadOnly":true}"#),
+            ("type=npipe,src=a,dst=/b", r#"{"Type":"npipe","Source":"a","Target":"/b"}"#),
+        ] {
+            let value = value.trim_matches('"');
+            assert_eq!(
+                super::specs::parse_mount(value).unwrap().to_string(),
+                docker,
+                "--mount {value}"
+            );
+        }
+        // Errors docker 28.2.2 printed (after "invalid argument ... for \"--mount\" flag: ").
+        for (value, docker) in [
+            ("", "EOF"),
+            ("type=bind", "target is required"),
+            ("type=bind,src=/a,dst=/b,tmpfs-size=1m", "cannot mix 'tmpfs-*' options with mount type 'bind'"),
+            ("type=tmpfs,dst=/t,tmpfs-size=abc", "invalid value for tmpfs-size: abc"),
+            ("type=tmpfs,dst=/t,tmpfs-mode=999", "invalid value for tmpfs-mode: 999"),
+            ("type=bind,dst=/b,bind-recursive=xx", "invalid value for bind-recursive: xx (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"),
+            ("type=bind,dst=/b,bind-recursive=writable", "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"),
+            ("type=bind,dst=/b,bind-recursive=readonly,readonly", "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction"),
+            ("type=volume,dst=/v,volume-nocopy=maybe", "invalid value for volume-nocopy: maybe"),
+            ("dst=/v,readonly=maybe", "invalid value for readonly: maybe"),
+            ("type=,dst=/x", "type is required"),
+            ("type=bind,src=\"/a,dst=/b", "parse error on line 1, column 15: bare \" in non-quoted-field"),
+        ] {
+            assert_eq!(
+                super::specs::parse_mount(value).unwrap_err(),
+                docker,
+                "--mount {value}"
+            );
+        }
+    }
+
     #[test]
     fn many_flags_match_docker() {
         let dir = std::env::temp_dir().join(format!("berth-envfile-{}", std::process::id()));

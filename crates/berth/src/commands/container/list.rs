@@ -273,7 +273,7 @@ pub fn container_row(c: &Value, trunc: bool, now: chrono::DateTime<chrono::Utc>)
 
 /// `.Label "name"` is a method call with an argument, which gtmpl cannot evaluate on a
 /// field: inside actions it becomes `_label . "name"` (`_label $ "name"` for `$.Label`).
-fn rewrite_label_calls(format: &str) -> String {
+pub fn rewrite_label_calls(format: &str) -> String {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == ')' || c == '.';
     let mut out = String::with_capacity(format.len());
     let mut rest = format;

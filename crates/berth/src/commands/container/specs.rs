@@ -423,6 +423,10 @@ fn go_bool(v: &str) -> Option<bool> {
 
 /// `opts.MountOpt.Set`: one `--mount` value as the API's `Mount`.
 pub fn parse_mount(value: &str) -> Result<Value, String> {
+    if value.is_empty() {
+        // encoding/csv reads no record at all.
+        return Err("EOF".into());
+    }
     let fields = csv_fields(value)?;
     let mut kind = "volume".to_string();
     let mut source = String::new();
