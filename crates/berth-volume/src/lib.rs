@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 const RECORD_SCHEMA: u32 = 1;
 const RECORD_FILE: &str = "volume.json";
 const DATA_DIR: &str = "_data";
+const STAGING_DIR: &str = ".staging";
 
 /// The only driver there is.
 pub const LOCAL_DRIVER: &str = "local";
@@ -122,13 +123,24 @@ impl VolumeStore {
     /// Opens (creating) `<data_root>/volumes`, sweeping what a crash left half-made.
     pub fn open(data_root: &Path) -> Result<VolumeStore> {
         let root = data_root.join("volumes");
-        berth_store::create_dir_all_durable(&root)?;
-        berth_store::sweep_temporaries(&root)?;
+        // Half-made and half-deleted volumes live in a staging directory whose name no
+        // volume can have (names start with a letter or digit), never beside the volumes:
+        // a volume may well be called `tmp-data`.
+        let staging = root.join(STAGING_DIR);
+        berth_store::create_dir_all_durable(&staging)?;
+        berth_store::sweep_temporaries(&staging)?;
         let mut volumes = BTreeMap::new();
         for entry in
             fs::read_dir(&root).map_err(|e| berth_store::StoreError::io("readdir", &root, e))?
         {
             let entry = entry.map_err(|e| berth_store::StoreError::io("readdir", &root, e))?;
+            if entry.file_name() == STAGING_DIR {
+                continue;
+            }
+            // A copy-up a crash interrupted left its staging directory.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                berth_store::sweep_temporaries(&entry.path())?;
+            }
             let path = entry.path().join(RECORD_FILE);
             match berth_store::read_json::<Volume>(&path) {
                 Ok(v) if valid_name(&v.name) && entry.file_name() == v.name.as_str() => {
@@ -209,7 +221,7 @@ impl VolumeStore {
             created_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             anonymous,
         };
-        let tmp = berth_store::temp_path(&self.root, "create");
+        let tmp = berth_store::temp_path(&self.root.join(STAGING_DIR), "create");
         let build = || -> Result<()> {
             fs::create_dir(&tmp).map_err(|e| berth_store::StoreError::io("mkdir", &tmp, e))?;
             let data = tmp.join(DATA_DIR);
@@ -289,7 +301,14 @@ impl VolumeStore {
                 "remove {name}: its data directory is still a mount point"
             )));
         }
-        berth_store::remove_dir_durable(&self.root.join(name))?;
+        // Renamed into the staging directory first: a crash during the delete leaves
+        // only something the next start sweeps, never half a volume.
+        let doomed = berth_store::temp_path(&self.root.join(STAGING_DIR), "del");
+        let dir = self.root.join(name);
+        fs::rename(&dir, &doomed).map_err(|e| berth_store::StoreError::io("rename", &dir, e))?;
+        berth_store::fsync_dir(&self.root)?;
+        fs::remove_dir_all(&doomed)
+            .map_err(|e| berth_store::StoreError::io("remove", &doomed, e))?;
         volumes.remove(name);
         Ok(())
     }
@@ -413,12 +432,17 @@ mod tests {
         assert_eq!(anon.name.len(), 64);
         std::fs::write(s.data_dir("data1").join("f"), b"12345").unwrap();
         assert_eq!(s.size("data1"), 5);
+        // A crash left a half-made volume and a half-made copy-up: swept, and the
+        // records come back (a volume named like a temporary among them).
+        s.create(spec("tmp-data")).unwrap();
+        std::fs::create_dir_all(d.path().join("volumes/.staging/tmp-create-x/_data")).unwrap();
+        std::fs::create_dir_all(d.path().join("volumes/data1/tmp-copyup-x/a")).unwrap();
         drop(s);
-        // A crash left a half-made volume: swept, and the records come back.
-        std::fs::create_dir_all(d.path().join("volumes/tmp-create-x/_data")).unwrap();
         let s = VolumeStore::open(d.path()).unwrap();
-        assert!(!d.path().join("volumes/tmp-create-x").exists());
-        assert_eq!(s.list().len(), 2);
+        assert!(!d.path().join("volumes/.staging/tmp-create-x").exists());
+        assert!(!d.path().join("volumes/data1/tmp-copyup-x").exists());
+        assert_eq!(s.list().len(), 3);
+        s.remove("tmp-data").unwrap();
         assert_eq!(s.get("data1").unwrap(), v);
         s.remove("data1").unwrap();
         assert!(matches!(s.get("data1"), Err(VolumeError::NotFound(_))));

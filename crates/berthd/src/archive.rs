@@ -455,7 +455,15 @@ impl Daemon {
         let mut force = false;
         let mut body = Some(body);
         loop {
-            let lease = self.lease_root(c, force).await?;
+            let lease = match self.lease_root(c, force).await {
+                Ok(l) => l,
+                Err(e) => {
+                    if let Some(b) = body.take() {
+                        drain(b).await;
+                    }
+                    return Err(e);
+                }
+            };
             let rec = c.record();
             let mut cmd = self.archive_command(&rec, &lease.rootfs, Op::Put, Some(path));
             if no_overwrite_dir_non_dir {
@@ -478,7 +486,15 @@ impl Daemon {
                 cmd.arg("--chown-user").arg(user);
             }
             cmd.stdin(Stdio::piped());
-            let mut child = self.spawn_archive(cmd)?;
+            let mut child = match self.spawn_archive(cmd) {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Some(b) = body.take() {
+                        drain(b).await;
+                    }
+                    return Err(e);
+                }
+            };
             let stderr = read_stderr(&mut child);
             let mut stdin = child.stdin.take().expect("stdin is piped");
             let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
@@ -495,6 +511,9 @@ impl Daemon {
                     force = true;
                     continue;
                 }
+                if let Some(b) = body.take() {
+                    drain(b).await;
+                }
                 return Err(Failed {
                     code: if done.code == 0 { 1 } else { done.code },
                     message: last_line(&done.stderr),
@@ -506,14 +525,24 @@ impl Daemon {
                 .expect("the body is sent once")
                 .into_data_stream();
             let mut client_error = None;
+            // Once the helper stopped reading (it failed; its status says why), the rest
+            // is read and dropped, up to a limit, so the client sees the answer.
+            let mut discard_left: Option<usize> = None;
             while let Some(chunk) = stream.next().await {
                 match chunk {
-                    Ok(b) => {
-                        // The helper stopped reading: it failed, its status says why.
-                        if stdin.write_all(&b).await.is_err() {
-                            break;
+                    Ok(b) => match &mut discard_left {
+                        Some(left) => {
+                            *left = left.saturating_sub(b.len());
+                            if *left == 0 {
+                                break;
+                            }
                         }
-                    }
+                        None => {
+                            if stdin.write_all(&b).await.is_err() {
+                                discard_left = Some(DRAIN_LIMIT);
+                            }
+                        }
+                    },
                     Err(e) => {
                         client_error = Some(e.to_string());
                         break;
@@ -539,6 +568,27 @@ impl Daemon {
             return Ok(());
         }
     }
+}
+
+/// How much of a refused upload is still read before answering.
+const DRAIN_LIMIT: usize = 4 << 20;
+
+/// Reads (and drops) what a client is still sending, up to a limit and for at most two
+/// seconds, before an error answer: the docker CLI writes the whole tar first and would
+/// otherwise report a broken pipe instead of the daemon's message (Go's server drains
+/// too).
+pub async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let mut left = DRAIN_LIMIT;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            left = left.saturating_sub(chunk.len());
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// `--mount` arguments for a container: its volumes and binds, and its hostname, hosts

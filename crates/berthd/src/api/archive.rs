@@ -74,7 +74,7 @@ pub async fn put(
     let (path, c) = match found {
         Ok(x) => x,
         Err(e) => {
-            drain(body).await;
+            crate::archive::drain(body).await;
             return Err(e);
         }
     };
@@ -84,25 +84,6 @@ pub async fn put(
     d.container_extract_to_dir(&c, &id, &path, copy_uid_gid, no_overwrite, body)
         .await?;
     Ok(StatusCode::OK.into_response())
-}
-
-/// Reads (and drops) what the client is still sending, up to a limit, before an error
-/// answer: the docker CLI writes the whole tar first and would otherwise see a broken
-/// pipe instead of the daemon's message (Go's server does the same).
-async fn drain(body: Body) {
-    let mut body = body.into_data_stream();
-    let mut left: usize = 4 << 20;
-    let deadline = std::time::Duration::from_secs(2);
-    let _ = tokio::time::timeout(deadline, async {
-        use futures_util::StreamExt;
-        while let Some(Ok(chunk)) = body.next().await {
-            left = left.saturating_sub(chunk.len());
-            if left == 0 {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 pub async fn export(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> ApiResult {

@@ -1012,15 +1012,41 @@ impl Containers {
             if !empty {
                 continue;
             }
-            crate::archive::copy_up(&self.runtime_cli, rootfs, &m.destination, &m.source)
+            let failed = |e: String| {
+                internal(format!(
+                    "copying image content into volume {}: {e}",
+                    m.name.as_deref().unwrap_or("")
+                ))
+            };
+            // A plain volume gets its copy in a `tmp-*` sibling renamed over the empty
+            // data directory, so a crash half-way leaves an empty volume (copied again
+            // at the next start) rather than a partial one. A volume mounted from
+            // options (a tmpfs) is filled in place.
+            let staged = match m.source.parent() {
+                Some(vol) if !berth_volume::is_mountpoint(&m.source) => {
+                    let tmp = berth_store::temp_path(vol, "copyup");
+                    std::fs::create_dir(&tmp).map_err(|e| failed(e.to_string()))?;
+                    Some(tmp)
+                }
+                _ => None,
+            };
+            let to = staged.as_deref().unwrap_or(&m.source);
+            let copied = crate::archive::copy_up(&self.runtime_cli, rootfs, &m.destination, to)
                 .await
-                .map_err(|e| {
-                    internal(format!(
-                        "copying image content into volume {}: {}",
-                        m.name.as_deref().unwrap_or(""),
-                        e.message
-                    ))
-                })?;
+                .map_err(|e| failed(e.message));
+            if let Some(tmp) = &staged {
+                // Renaming over a directory works only while it is empty: a volume
+                // another container filled meanwhile keeps its content.
+                let kept = matches!(copied, Ok(true)) && std::fs::rename(tmp, &m.source).is_ok();
+                if kept {
+                    if let Some(vol) = m.source.parent() {
+                        let _ = berth_store::fsync_dir(vol);
+                    }
+                } else {
+                    let _ = std::fs::remove_dir_all(tmp);
+                }
+            }
+            copied?;
         }
         Ok(())
     }
