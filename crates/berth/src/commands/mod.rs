@@ -246,3 +246,35 @@ pub fn confirm(app: &App, message: &str) -> Result<bool> {
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim().eq_ignore_ascii_case("y"))
 }
+
+/// What a prune prints, as docker does: the heading and each deleted name (from `key` of
+/// the daemon's report), then the space reclaimed.
+pub fn prune_report(report: &serde_json::Value, key: &str, heading: &str) -> String {
+    let deleted: Vec<&str> = report
+        .get(key)
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let mut text = String::new();
+    let mut reclaimed = 0u64;
+    if !deleted.is_empty() {
+        text.push_str(heading);
+        text.push('\n');
+        for name in &deleted {
+            text.push_str(name);
+            text.push('\n');
+        }
+        text.push('\n');
+        reclaimed = report
+            .get("SpaceReclaimed")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+    }
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        crate::format::units::human_size(reclaimed as f64)
+    ));
+    text
+}

@@ -502,32 +502,7 @@ pub async fn prune(app: &mut App, o: VolumePruneOpts) -> Result<()> {
     }
     let resp = app.client.post("/volumes/prune", &query).await?;
     let report = read_json(resp).await?;
-    let deleted: Vec<String> = report
-        .get("VolumesDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    let mut text = String::new();
-    let mut reclaimed = 0u64;
-    if !deleted.is_empty() {
-        text.push_str("Deleted Volumes:\n");
-        for name in &deleted {
-            text.push_str(name);
-            text.push('\n');
-        }
-        text.push('\n');
-        reclaimed = report
-            .get("SpaceReclaimed")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(reclaimed as f64)
-    ));
+    let text = crate::commands::prune_report(&report, "VolumesDeleted", "Deleted Volumes:");
     app.print(&text)
 }
 

@@ -13,7 +13,6 @@ use crate::client::{read_json, Query};
 use crate::commands::{confirm, flags_supported, parse_filters, App, FlagNeed};
 use crate::error::{CliError, Result};
 use crate::format::tabwriter::TabWriter;
-use crate::format::units::human_size;
 
 pub async fn pause(app: &mut App, o: ContainersOpts, path: &str) -> Result<()> {
     check_args(path, &o.args, Arity::Min(1))?;
@@ -393,32 +392,7 @@ pub async fn prune(app: &mut App, o: ContainerPruneOpts) -> Result<()> {
     }
     let resp = app.client.post("/containers/prune", &query).await?;
     let report = read_json(resp).await?;
-    let deleted: Vec<String> = report
-        .get("ContainersDeleted")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    let mut text = String::new();
-    let mut reclaimed = 0u64;
-    if !deleted.is_empty() {
-        text.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            text.push_str(id);
-            text.push('\n');
-        }
-        text.push('\n');
-        reclaimed = report
-            .get("SpaceReclaimed")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(reclaimed as f64)
-    ));
+    let text = crate::commands::prune_report(&report, "ContainersDeleted", "Deleted Containers:");
     app.print(&text)
 }
 
