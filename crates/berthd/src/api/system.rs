@@ -333,7 +333,8 @@ fn tokio_stream_from<T: Send + 'static>(
 
 pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion>) -> ApiResult {
     let dd = d.clone();
-    let (images, layers_size) = tokio::task::spawn_blocking(move || {
+    // The three walks run side by side.
+    let images_task = tokio::task::spawn_blocking(move || {
         let list = dd.images.list();
         let summaries: Vec<Value> = list
             .iter()
@@ -345,10 +346,9 @@ pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion
             })
             .collect();
         (summaries, dd.images.layers_size())
-    })
-    .await?;
+    });
     let dd = d.clone();
-    let containers = tokio::task::spawn_blocking(move || {
+    let containers_task = tokio::task::spawn_blocking(move || {
         let mut recs: Vec<_> = dd.containers.all().iter().map(|c| c.record()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         recs.iter()
@@ -365,10 +365,9 @@ pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion
                 s
             })
             .collect::<Vec<_>>()
-    })
-    .await?;
+    });
     let dd = d.clone();
-    let volumes = tokio::task::spawn_blocking(move || {
+    let volumes_task = tokio::task::spawn_blocking(move || {
         // Reference counts from one walk of the records, not one walk per volume.
         let mut refs: std::collections::HashMap<String, usize> = Default::default();
         for c in dd.containers.all() {
@@ -390,8 +389,9 @@ pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion
                 j
             })
             .collect::<Vec<_>>()
-    })
-    .await?;
+    });
+    let (images, containers, volumes) = tokio::join!(images_task, containers_task, volumes_task);
+    let ((images, layers_size), containers, volumes) = (images?, containers?, volumes?);
     Ok(json_response(
         StatusCode::OK,
         &json!({"LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}),
