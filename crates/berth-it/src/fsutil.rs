@@ -126,3 +126,15 @@ pub fn leftovers(data_root: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Mount points under `p` (from `/proc/self/mountinfo`): what a test should find gone.
+pub fn mounts_under(p: &Path) -> Vec<String> {
+    let needle = p.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|t| t.starts_with(&needle))
+        .map(str::to_string)
+        .collect()
+}

@@ -70,16 +70,7 @@ fn tree(dir: &Path) -> Vec<String> {
     v
 }
 
-fn mounts_under(p: &Path) -> Vec<String> {
-    let needle = p.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|t| t.starts_with(&needle))
-        .map(str::to_string)
-        .collect()
-}
+use berth_it::fsutil::mounts_under;
 
 /// Mounts of the daemon's container root file systems (`.../merged`).
 fn merged_mounts(d: &Daemon) -> Vec<String> {

@@ -7,16 +7,7 @@ use std::time::{Duration, Instant};
 
 use berth_it::{wait_for, Daemon};
 
-fn mounts_under(p: &Path) -> Vec<String> {
-    let needle = p.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|t| t.starts_with(&needle))
-        .map(str::to_string)
-        .collect()
-}
+use berth_it::fsutil::mounts_under;
 
 fn processes_mentioning(p: &Path) -> usize {
     let needle = p.to_string_lossy().into_owned();

@@ -31,18 +31,7 @@ fn range_start(file: &str) -> u32 {
         .unwrap_or_else(|| panic!("no dockremap range in {file}: {text}"))
 }
 
-fn mounts_under(p: &Path) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| {
-            l.split(' ')
-                .nth(4)
-                .is_some_and(|m| m.starts_with(&*p.to_string_lossy()))
-        })
-        .map(str::to_string)
-        .collect()
-}
+use berth_it::fsutil::mounts_under;
 
 /// Every file whose path ends with `name` under `dir`, not following symlinks.
 fn find(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {

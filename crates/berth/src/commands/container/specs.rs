@@ -8,33 +8,8 @@ use serde_json::{json, Map, Value};
 
 use crate::opts::go_uint_base10;
 
-/// Go's `path.Clean`.
-pub fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
+/// Go's `path.Clean` (on Unix the same as `filepath.Clean`).
+use crate::archive::gopath::clean as clean_path;
 
 /// Go's `filepath.Abs`.
 fn abs_path(p: &str) -> String {
