@@ -336,12 +336,17 @@ pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion
     // The three walks run side by side.
     let images_task = tokio::task::spawn_blocking(move || {
         let list = dd.images.list();
+        // Containers per image from one walk of the records, not one walk per image.
+        let mut users: std::collections::HashMap<berth_oci::Digest, usize> = Default::default();
+        for c in dd.containers.all() {
+            *users.entry(c.record().image_id).or_default() += 1;
+        }
         let summaries: Vec<Value> = list
             .iter()
             .map(|img| {
                 let mut s = image_summary(&dd, img, None, v);
                 s["SharedSize"] = json!(dd.images.shared_size(&img.id));
-                s["Containers"] = json!(dd.image_users(&img.id).len());
+                s["Containers"] = json!(users.get(&img.id).copied().unwrap_or(0));
                 s
             })
             .collect();
