@@ -30,13 +30,26 @@ impl Daemon {
 
     /// Containers (any state) whose mounts name the volume: it is in use while they exist.
     pub fn volume_users(&self, name: &str) -> Vec<String> {
-        self.containers
-            .all()
-            .into_iter()
-            .map(|c| c.record())
-            .filter(|r| r.mounts.iter().any(|m| m.name.as_deref() == Some(name)))
-            .map(|r| r.id)
-            .collect()
+        self.volume_refs().remove(name).unwrap_or_default()
+    }
+
+    /// Every volume's users from one walk of the container records (for answers about
+    /// many volumes: `ls` filters, prune, `system df`).
+    pub fn volume_refs(&self) -> std::collections::HashMap<String, Vec<String>> {
+        let mut refs: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for c in self.containers.all() {
+            let r = c.record();
+            for m in &r.mounts {
+                if let Some(n) = &m.name {
+                    let users = refs.entry(n.clone()).or_default();
+                    // `--volumes-from` can mount one volume twice in a container.
+                    if !users.contains(&r.id) {
+                        users.push(r.id.clone());
+                    }
+                }
+            }
+        }
+        refs
     }
 
     /// A volume of the local driver, made now if missing (with its `create` event).
@@ -192,6 +205,11 @@ impl Daemon {
         for m in rec.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
             let name = m.name.as_deref().unwrap_or("");
             self.volume_event(name, "unmount", &[("container", rec.id.clone())]);
+            // Only a volume mounted from its options has anything to undo: the walk of
+            // the records stays off the exit path of every other container.
+            if !berth_volume::is_mountpoint(&m.source) {
+                continue;
+            }
             let busy = self.containers.all().into_iter().any(|c| {
                 c.id != rec.id && {
                     let r = c.record();

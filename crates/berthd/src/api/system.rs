@@ -373,15 +373,7 @@ pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion
     });
     let dd = d.clone();
     let volumes_task = tokio::task::spawn_blocking(move || {
-        // Reference counts from one walk of the records, not one walk per volume.
-        let mut refs: std::collections::HashMap<String, usize> = Default::default();
-        for c in dd.containers.all() {
-            for m in c.record().mounts {
-                if let Some(n) = m.name {
-                    *refs.entry(n).or_default() += 1;
-                }
-            }
-        }
+        let refs = dd.volume_refs();
         dd.volumes
             .list()
             .iter()
@@ -389,7 +381,7 @@ pub async fn df(State(d): State<Arc<Daemon>>, Extension(v): Extension<ApiVersion
                 let mut j = super::volumes::volume_json(&dd, v);
                 j["UsageData"] = json!({
                     "Size": dd.volumes.size(&v.name),
-                    "RefCount": refs.get(&v.name).copied().unwrap_or(0),
+                    "RefCount": refs.get(&v.name).map_or(0, Vec::len),
                 });
                 j
             })

@@ -1,6 +1,6 @@
 //! `/volumes*`: create, list, inspect, remove, prune.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -76,7 +76,11 @@ pub async fn create(State(d): State<Arc<Daemon>>, body: axum::body::Bytes) -> Ap
 
 /// Whether a volume passes `ls`/`prune` filters (`name`, `label`, `label!`, `driver`,
 /// `dangling`).
-fn matches(d: &Daemon, f: &Filters, v: &berth_volume::Volume) -> Result<bool, ApiError> {
+fn matches(
+    f: &Filters,
+    v: &berth_volume::Volume,
+    refs: &HashMap<String, Vec<String>>,
+) -> Result<bool, ApiError> {
     let names = f.get("name");
     if !names.is_empty() && !names.iter().any(|n| v.name.contains(n.as_str())) {
         return Ok(false);
@@ -92,7 +96,8 @@ fn matches(d: &Daemon, f: &Filters, v: &berth_volume::Volume) -> Result<bool, Ap
         return Ok(false);
     }
     if let Some(dangling) = f.bool_value("dangling")? {
-        if dangling != d.volume_users(&v.name).is_empty() {
+        // Dangling: no container refers to it.
+        if dangling == refs.contains_key(&v.name) {
             return Ok(false);
         }
     }
@@ -102,9 +107,10 @@ fn matches(d: &Daemon, f: &Filters, v: &berth_volume::Volume) -> Result<bool, Ap
 pub async fn list(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> ApiResult {
     let f = Query::parse(raw.as_deref()).filters()?;
     f.validate(&["name", "label", "label!", "driver", "dangling"])?;
+    let refs = d.volume_refs();
     let mut out = Vec::new();
     for v in d.volumes.list() {
-        if matches(&d, &f, &v)? {
+        if matches(&f, &v, &refs)? {
             out.push(volume_json(&d, &v));
         }
     }
@@ -157,8 +163,9 @@ pub async fn prune(State(d): State<Arc<Daemon>>, RawQuery(raw): RawQuery) -> Api
     f.validate(&["label", "label!", "all"])?;
     let mut deleted = Vec::new();
     let mut reclaimed: u64 = 0;
+    let refs = d.volume_refs();
     for v in d.volumes.list() {
-        if !matches(&d, &f, &v)? || !d.volume_users(&v.name).is_empty() {
+        if !matches(&f, &v, &refs)? || refs.contains_key(&v.name) {
             continue;
         }
         let size = d.volumes.size(&v.name).max(0) as u64;

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_oci::Digest;
+use berth_volume::is_mountpoint;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -1716,8 +1717,6 @@ pub fn dir_size(p: &Path) -> u64 {
     total
 }
 
-/// A mount point sits on another device than its parent: two stats instead of reading
-/// the whole mount table, which grows with every running container.
 /// Detaches and removes the ID-mapped staging mounts a crash left behind.
 fn sweep_idmap_staging(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
@@ -1739,14 +1738,6 @@ fn sweep_idmap_staging_dir(dir: &Path) {
         }
     }
     let _ = std::fs::remove_dir(dir);
-}
-
-fn is_mountpoint(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
-        (Ok(m), Some(Ok(parent))) => m.dev() != parent.dev(),
-        _ => false,
-    }
 }
 
 pub async fn connect_attach(bundle: &Path, req: &str) -> std::io::Result<tokio::net::UnixStream> {

@@ -175,7 +175,7 @@ pub fn parse_bind(spec: &str) -> Result<MountRequest, String> {
         [s, d, m] => (*s, *d, *m),
         _ => return Err(format!("invalid volume specification: '{spec}'")),
     };
-    if parts.len() > 1 && src.is_empty() && !mode.is_empty() && parts.len() == 3 {
+    if parts.len() == 3 && src.is_empty() {
         return Err(format!("invalid volume specification: '{spec}'"));
     }
     let bind = src.starts_with('/');
@@ -460,7 +460,6 @@ pub fn plan(
             });
         }
     }
-    let inherited = out.len();
     let mut own: Vec<MountRequest> = Vec::new();
     let binds = host_config.get("Binds").and_then(Value::as_array);
     for b in binds.into_iter().flatten() {
@@ -485,7 +484,6 @@ pub fn plan(
         out.retain(|o| o.point.destination != r.point.destination);
         out.push(r);
     }
-    let _ = inherited;
     let tmpfs: Vec<String> = host_config
         .get("Tmpfs")
         .and_then(Value::as_object)

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::opts::go_uint_base10;
-
-/// Go's `path.Clean` (on Unix the same as `filepath.Clean`).
+// Go's `path.Clean` is `filepath.Clean` on Unix.
 use crate::archive::gopath::clean as clean_path;
+use crate::opts::go_uint_base10;
 
 /// Go's `filepath.Abs`.
 fn abs_path(p: &str) -> String {
