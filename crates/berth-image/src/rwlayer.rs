@@ -97,7 +97,8 @@ impl IdMapping {
         ranges
             .iter()
             .find(|r| host >= r.host && u64::from(host) < u64::from(r.host) + u64::from(r.size))
-            .map_or(OVERFLOW_ID, |r| r.container + (host - r.host))
+            .and_then(|r| r.container.checked_add(host - r.host))
+            .unwrap_or(OVERFLOW_ID)
     }
 
     pub fn uid_to_container(&self, host: u32) -> u32 {

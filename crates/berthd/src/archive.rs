@@ -207,7 +207,8 @@ impl Daemon {
             .arg(rootfs)
             .arg("--require-mount");
         if let Some(p) = path {
-            cmd.arg("--path").arg(p);
+            // One argument with `=`: a path that starts with `-` is still a value.
+            cmd.arg(format!("--path={p}"));
         }
         if op != Op::Export {
             for m in archive_mounts(rec, &self.containers.dir(&rec.id)) {
@@ -483,7 +484,7 @@ impl Daemon {
                 .and_then(|v| v.as_str())
                 .unwrap_or("");
             if copy_uid_gid && !user.is_empty() {
-                cmd.arg("--chown-user").arg(user);
+                cmd.arg(format!("--chown-user={user}"));
             }
             cmd.stdin(Stdio::piped());
             let mut child = match self.spawn_archive(cmd) {

@@ -24,8 +24,7 @@ fn archive_path(q: &Query) -> Result<String, ApiError> {
 
 /// Docker's `httputils.BoolValue`: anything but empty, `0`, `no`, `false`, `none`.
 fn bool_value(q: &Query, key: &str) -> bool {
-    let v = q.get(key).unwrap_or("").trim().to_ascii_lowercase();
-    !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
+    super::query::go_bool(q.get(key).unwrap_or(""))
 }
 
 fn with_stat(mut resp: Response, stat_json: &str) -> Response {
@@ -78,8 +77,7 @@ pub async fn put(
             return Err(e);
         }
     };
-    let no_overwrite =
-        q.get("noOverwriteDirNonDir").is_some() && bool_value(&q, "noOverwriteDirNonDir");
+    let no_overwrite = bool_value(&q, "noOverwriteDirNonDir");
     let copy_uid_gid = bool_value(&q, "copyUIDGID");
     d.container_extract_to_dir(&c, &id, &path, copy_uid_gid, no_overwrite, body)
         .await?;

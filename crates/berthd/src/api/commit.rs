@@ -52,12 +52,7 @@ pub async fn changes(State(d): State<Arc<Daemon>>, Path(id): Path<String>) -> Ap
 }
 
 /// Go's `httputils.BoolValue`: anything but empty, `0`, `no`, `false` and `none` is true.
-fn bool_value(s: &str) -> bool {
-    !matches!(
-        s.trim().to_ascii_lowercase().as_str(),
-        "" | "0" | "no" | "false" | "none"
-    )
-}
+use super::query::go_bool as bool_value;
 
 /// Docker's `CheckForJSON`: a body must come as `application/json`.
 fn check_json(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {

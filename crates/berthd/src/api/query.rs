@@ -271,6 +271,15 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     rec(&p, &n)
 }
 
+/// A query flag as Go's `httputils.BoolValue` reads it (what Docker's archive and commit
+/// endpoints use): anything but empty, `0`, `no`, `false` or `none` is true.
+pub fn go_bool(s: &str) -> bool {
+    !matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "no" | "false" | "none"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
