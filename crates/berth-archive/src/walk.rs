@@ -102,23 +102,20 @@ impl Walker {
 
     fn xattrs(&self, fd: BorrowedFd<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
         let names: Vec<Vec<u8>> = if self.all_xattrs {
-            let mut buf = vec![0u8; 64 * 1024];
-            match rustix::fs::flistxattr(fd, &mut buf[..]) {
-                Ok(n) => buf[..n]
+            match read_sized(|b| rustix::fs::flistxattr(fd, b)) {
+                Some(buf) => buf
                     .split(|b| *b == 0)
                     .filter(|s| !s.is_empty())
                     .map(<[u8]>::to_vec)
                     .collect(),
-                Err(_) => Vec::new(),
+                None => Vec::new(),
             }
         } else {
             vec![b"security.capability".to_vec()]
         };
         let mut out = Vec::new();
         for n in names {
-            let mut val = vec![0u8; 64 * 1024];
-            if let Ok(len) = rustix::fs::fgetxattr(fd, n.as_slice(), &mut val[..]) {
-                val.truncate(len);
+            if let Some(val) = read_sized(|b| rustix::fs::fgetxattr(fd, n.as_slice(), b)) {
                 out.push((n, val));
             }
         }
@@ -395,6 +392,22 @@ impl<'r> Source<'r> {
         }
         tw.finish()
     }
+}
+
+/// An attribute list or value: a small buffer first (most files have none, a capability
+/// is 20 bytes), the 64 KiB the kernel allows only when that is too small.
+fn read_sized(mut get: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    let n = match get(&mut buf) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::RANGE) => {
+            buf.resize(64 * 1024, 0);
+            get(&mut buf).ok()?
+        }
+        Err(_) => return None,
+    };
+    buf.truncate(n);
+    Some(buf)
 }
 
 #[cfg(test)]

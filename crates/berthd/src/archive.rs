@@ -376,13 +376,14 @@ impl Daemon {
                     }
                 }
                 let mut client_gone = false;
+                // Chunks are split off one buffer: no zeroing, no copy per chunk.
+                let mut buf = bytes::BytesMut::new();
                 loop {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    match out.read(&mut buf).await {
+                    buf.reserve(64 * 1024);
+                    match out.read_buf(&mut buf).await {
                         Ok(0) => break,
-                        Ok(n) => {
-                            buf.truncate(n);
-                            if body_tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                        Ok(_) => {
+                            if body_tx.send(Ok(buf.split().freeze())).await.is_err() {
                                 client_gone = true;
                                 break;
                             }
